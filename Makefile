@@ -1,0 +1,33 @@
+# Quick start: `make demo` and `make test` create ./.venv on first use and install everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH := torch==2.14.1 torchvision==0.29.1
+FASTREID := fastreid==1.4.0
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test demo benchmark clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): setup.py Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	# fastreid's metadata pins torch 1.13.1 (no Python 3.11 wheel): install it without deps.
+	$(PY) -m pip install -q --no-deps $(FASTREID)
+	$(PY) -m pip install -q -e ".[cpu,test]"
+	$(PY) -c "import fastreid_mmt, faiss, sklearn; print('environment ready')"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	$(PY) tools/demo.py --output-dir output/demo
+
+benchmark: $(STAMP)
+	$(PY) tools/benchmark_clustering.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,91 @@
+"""From features to pseudo labels and centroids with the configured method."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .dbscan import auto_eps, dbscan
+from .jaccard import jaccard_distance
+from .kmeans import kmeans
+
+METHODS = ("kmeans", "dbscan")
+
+
+@dataclass
+class PseudoLabels:
+    """Result of one clustering.
+
+    Attributes:
+        labels (np.ndarray): ``[N]`` int64 pseudo label per image, -1 for outliers.
+        centroids (Tensor): ``[K, C]`` mean feature of each cluster (not normalised).
+        eps (float or None): the DBSCAN radius used.
+    """
+
+    labels: np.ndarray
+    centroids: torch.Tensor
+    eps: float = None
+
+    @property
+    def num_clusters(self):
+        return int(self.centroids.shape[0])
+
+    @property
+    def num_outliers(self):
+        return int((self.labels < 0).sum())
+
+
+def cluster_centroids(features, labels):
+    """Mean feature per label. ``features`` ``[N, C]``, ``labels`` ``[N]`` in ``[-1, K)``
+    -> ``[K, C]`` (outliers ignored)."""
+    labels_t = torch.as_tensor(labels, device=features.device)
+    keep = labels_t >= 0
+    num = int(labels_t.max().item()) + 1 if bool(keep.any()) else 0
+    sums = torch.zeros(num, features.shape[1], dtype=features.dtype, device=features.device)
+    sums.index_add_(0, labels_t[keep], features[keep])
+    counts = torch.bincount(labels_t[keep], minlength=num).clamp(min=1).unsqueeze(1)
+    return sums / counts.to(features.dtype)
+
+
+def relabel_consecutive(labels):
+    """Map the non-negative labels onto ``0..K-1`` (sorted order); -1 stays -1."""
+    labels = np.asarray(labels, dtype=np.int64)
+    out = np.full_like(labels, -1)
+    keep = labels >= 0
+    _, out[keep] = np.unique(labels[keep], return_inverse=True)
+    return out
+
+
+def compute_pseudo_labels(features, cfg_cluster, seed, eps=None):
+    """Cluster L2-normalised features into pseudo labels.
+
+    Args:
+        features (Tensor): ``[N, C]`` on CPU or CUDA.
+        cfg_cluster (CfgNode): ``cfg.MMT.CLUSTER``.
+        seed (int): k-means seed.
+        eps (float or None): DBSCAN radius; None computes it with the automatic rule
+            (``EPS_RHO``) when ``cfg_cluster.EPS`` is 0.
+
+    Raises:
+        ValueError: unknown method, more clusters than images, or no cluster at all.
+    """
+    method = cfg_cluster.METHOD
+    n = features.shape[0]
+    if method == "kmeans":
+        k = cfg_cluster.NUM_CLUSTERS
+        if k > n:
+            raise ValueError(f"MMT.CLUSTER.NUM_CLUSTERS = {k} exceeds the {n} target training images")
+        labels, _ = kmeans(features, k, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
+        labels = relabel_consecutive(labels.cpu().numpy())
+    elif method == "dbscan":
+        dist = jaccard_distance(features, k1=cfg_cluster.K1, k2=cfg_cluster.K2)
+        if eps is None:
+            eps = cfg_cluster.EPS if cfg_cluster.EPS > 0 else auto_eps(dist, rho=cfg_cluster.EPS_RHO)
+        labels = relabel_consecutive(dbscan(dist, eps, min_samples=cfg_cluster.MIN_SAMPLES))
+        if not (labels >= 0).any():
+            raise ValueError(
+                f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target images as "
+                f"outliers: raise MMT.CLUSTER.EPS or lower MMT.CLUSTER.MIN_SAMPLES")
+    else:
+        raise ValueError(f"MMT.CLUSTER.METHOD must be one of {METHODS}, got {method!r}")
+    return PseudoLabels(labels, cluster_centroids(features, labels), eps)

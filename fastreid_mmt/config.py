@@ -1,0 +1,82 @@
+"""Config keys of fastreid-mmt: one ``add_mmt_config(cfg)``, one comment per key.
+
+Call it on fast-reid's ``get_cfg()`` before ``merge_from_file``: fast-reid raises KeyError
+on any key it does not know. Paper defaults are those of Ge et al., ICLR 2020 and its
+reference code (see ``README.md``).
+"""
+
+from fastreid.config import CfgNode as CN
+
+
+def add_mmt_config(cfg):
+    """Add the ``MMT`` and ``PRETRAIN`` nodes and the ``SEED`` key to a fast-reid config.
+
+    Args:
+        cfg (CfgNode): a config from ``fastreid.config.get_cfg()``; modified in place.
+
+    Returns:
+        CfgNode: the same ``cfg``, for chaining.
+    """
+    _C = cfg
+
+    # Seed of python, numpy, torch and data-loader workers; -1 draws a random seed.
+    _C.SEED = -1
+
+    _C.MMT = CN()
+    # Meta-architecture of each of the four networks (any registered fast-reid
+    # meta-architecture with `backbone` and `heads`). Paper: a ResNet-50 "Baseline".
+    _C.MMT.BASE_ARCH = "Baseline"
+    # Two checkpoints of source pre-training (seeds 1 and 2): net1/mean_net1 start from the
+    # first, net2/mean_net2 from the second. Their classifiers are dropped. Required.
+    _C.MMT.INIT_WEIGHTS = []
+    # Weight of the soft cross-entropy (1 - it weights the hard one). Paper: 0.5.
+    _C.MMT.SOFT_CE_WEIGHT = 0.5
+    # Weight of the soft softmax-triplet (1 - it weights the hard one). Paper: 0.8.
+    _C.MMT.SOFT_TRI_WEIGHT = 0.8
+    # Label smoothing of the hard cross-entropy on pseudo labels. Paper: 0.1.
+    _C.MMT.CE_EPSILON = 0.1
+    # Ceiling of the mean-net momentum a = min(1 - 1/(step+1), EMA_ALPHA). Paper: 0.999.
+    # 0 turns the mean nets into copies of the students (the "no mean net" ablation).
+    _C.MMT.EMA_ALPHA = 0.999
+    # Forward the mean nets in train mode (batch BN statistics, running stats updated by their
+    # own forwards), as the reference does. False: eval-mode teachers. Paper: True.
+    _C.MMT.MEAN_NET_TRAIN_MODE = True
+    # Iterations per epoch (one clustering per epoch). Paper: 400.
+    _C.MMT.ITERS_PER_EPOCH = 400
+    # Reset Adam's moments at every epoch (the reference rebuilds its optimizer every epoch;
+    # this is that behaviour made explicit). Paper code: True.
+    _C.MMT.RESET_OPTIMIZER_EACH_EPOCH = True
+    # Network(s) whose BN feature is evaluated and exported: "mean_net1", "mean_net2" or
+    # "mean" (average of both mean nets' features). The paper reports the better mean net.
+    _C.MMT.TEST_NET = "mean_net1"
+
+    _C.MMT.CLUSTER = CN()
+    # "kmeans" (the paper) or "dbscan" (reference-code variant on the Jaccard distance).
+    _C.MMT.CLUSTER.METHOD = "kmeans"
+    # k-means clusters. Paper: 500 (Market target), 700 (Duke), 1500 (MSMT17).
+    _C.MMT.CLUSTER.NUM_CLUSTERS = 500
+    # Lloyd iterations of k-means. Reference (scikit-learn default): 300; faiss converges in
+    # far fewer.
+    _C.MMT.CLUSTER.KMEANS_ITERS = 50
+    # Backend of k-NN and k-means: "auto" (faiss when importable, torch otherwise), "faiss",
+    # or "torch". GPU when the features are on CUDA.
+    _C.MMT.CLUSTER.BACKEND = "auto"
+    # DBSCAN radius on the Jaccard distance; 0 = chosen once at the first clustering as the
+    # mean of the smallest EPS_RHO fraction of pairwise distances. Reference: 0.6 or auto.
+    _C.MMT.CLUSTER.EPS = 0.0
+    # Fraction of smallest pairwise distances that sets the automatic eps. Reference: 1.6e-3.
+    _C.MMT.CLUSTER.EPS_RHO = 1.6e-3
+    # DBSCAN min_samples (a point counts itself). Reference: 4.
+    _C.MMT.CLUSTER.MIN_SAMPLES = 4
+    # k-reciprocal neighbourhood size of the Jaccard distance. Reference: 20 or 30.
+    _C.MMT.CLUSTER.K1 = 30
+    # Query-expansion neighbourhood of the Jaccard distance. Reference: 6.
+    _C.MMT.CLUSTER.K2 = 6
+    # Cluster on the features extracted where the model lives ("auto"), or force "cpu".
+    _C.MMT.CLUSTER.DEVICE = "auto"
+
+    _C.PRETRAIN = CN()
+    # Datasets whose training images are forwarded (no loss, no labels) at every source
+    # pre-training step so BN statistics move toward the target. Empty: off. Reference: target.
+    _C.PRETRAIN.TARGET_BN_DATASETS = []
+    return cfg

@@ -1,0 +1,89 @@
+"""Target-domain data: the unlabelled training set, its extraction loader and the
+pseudo-labelled two-view training loader."""
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from fastreid.data import build as fastreid_build
+from fastreid.data import samplers
+from fastreid.data.build import fast_batch_collator
+from fastreid.data.data_utils import DataLoaderX
+from fastreid.data.datasets import DATASET_REGISTRY
+from fastreid.data.transforms import build_transforms
+from fastreid.utils import comm
+
+from .sampler import CameraAwarePKSampler
+from .two_view import TargetImages, TwoViewDataset
+
+logger = logging.getLogger(__name__)
+
+
+def dataset_root():
+    """The dataset root fast-reid uses (env ``FASTREID_DATASETS`` when fast-reid was imported)."""
+    return fastreid_build._root
+
+
+@dataclass
+class TargetSet:
+    """The target training images. ``gt_pids`` are the ground-truth ids where the data set
+    has them: a **diagnostic only** (NMI/ARI logging), never read by training."""
+
+    img_paths: list
+    camids: list
+    gt_pids: list
+
+    def __len__(self):
+        return len(self.img_paths)
+
+
+def _index(values):
+    mapping = {v: i for i, v in enumerate(sorted(set(values), key=str))}
+    return [mapping[v] for v in values]
+
+
+def load_target_set(cfg):
+    """Read the training split of ``cfg.DATASETS.NAMES`` with fast-reid's dataset classes."""
+    items = []
+    for name in cfg.DATASETS.NAMES:
+        data = DATASET_REGISTRY.get(name)(root=dataset_root())
+        if comm.is_main_process():
+            data.show_train()
+        items.extend(data.train)
+    if not items:
+        raise ValueError(f"DATASETS.NAMES {tuple(cfg.DATASETS.NAMES)}: no training image under {dataset_root()}")
+    paths = [item[0] for item in items]
+    return TargetSet(paths, _index([item[2] for item in items]), _index([item[1] for item in items]))
+
+
+def build_extract_loader(cfg, target):
+    """Sequential loader of the target training images with test transforms; each rank gets
+    its shard (fast-reid's ``InferenceSampler``)."""
+    dataset = TargetImages(target.img_paths, target.camids, build_transforms(cfg, is_train=False))
+    batch = max(cfg.TEST.IMS_PER_BATCH // comm.get_world_size(), 1)
+    batch_sampler = torch.utils.data.BatchSampler(samplers.InferenceSampler(len(dataset)), batch, False)
+    return DataLoaderX(comm.get_local_rank(), dataset=dataset, batch_sampler=batch_sampler,
+                       num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=fast_batch_collator,
+                       pin_memory=True)
+
+
+def build_pseudo_label_loader(cfg, target, labels, seed):
+    """Two-view P x K loader over the images whose pseudo label is not -1.
+
+    Args:
+        cfg (CfgNode): ``SOLVER.IMS_PER_BATCH`` (global batch), ``DATALOADER.NUM_INSTANCE`` (K).
+        target (TargetSet): the target training set.
+        labels (Sequence[int]): pseudo label per target image, -1 for outliers.
+        seed (int): seed of the sampler and of the workers' augmentation.
+    """
+    keep = [i for i, label in enumerate(labels) if int(label) >= 0]
+    dataset = TwoViewDataset([target.img_paths[i] for i in keep], [target.camids[i] for i in keep],
+                             [labels[i] for i in keep], keep, build_transforms(cfg, is_train=True))
+    num_instances = cfg.DATALOADER.NUM_INSTANCE
+    sampler = CameraAwarePKSampler(dataset.labels, dataset.camids, cfg.SOLVER.IMS_PER_BATCH // num_instances,
+                                   num_instances, seed, comm.get_rank(), comm.get_world_size())
+    generator = torch.Generator().manual_seed(int(seed))
+    return DataLoaderX(comm.get_local_rank(), dataset=dataset, batch_sampler=sampler,
+                       num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=fast_batch_collator,
+                       pin_memory=True, generator=generator)

@@ -1,0 +1,54 @@
+"""Collectives of the refinery: every rank extracts its shard, rank 0 clusters, every rank
+trains on the same pseudo labels. All are identities in a single process."""
+
+import torch
+import torch.distributed as dist
+
+from fastreid.utils import comm
+
+from ..clustering.pseudo_labels import PseudoLabels
+
+
+def gather_features(features, indices, total):
+    """Assemble the full feature matrix from each rank's shard.
+
+    Args:
+        features (Tensor): ``[n_r, C]`` this rank's features.
+        indices (Tensor): ``[n_r]`` their positions in the target set.
+        total (int): N, the size of the target set.
+
+    Returns:
+        Tensor: ``[N, C]`` in target-set order, on every rank.
+    """
+    if comm.get_world_size() > 1:
+        size = torch.tensor([features.shape[0]], device=features.device)
+        sizes = [torch.zeros_like(size) for _ in range(comm.get_world_size())]
+        dist.all_gather(sizes, size)
+        longest = int(max(s.item() for s in sizes))
+        pad = longest - features.shape[0]
+        padded_f = torch.cat([features, features.new_zeros(pad, features.shape[1])])
+        padded_i = torch.cat([indices, indices.new_full((pad,), -1)])
+        all_f = [torch.empty_like(padded_f) for _ in sizes]
+        all_i = [torch.empty_like(padded_i) for _ in sizes]
+        dist.all_gather(all_f, padded_f)
+        dist.all_gather(all_i, padded_i)
+        features, indices = torch.cat(all_f), torch.cat(all_i)
+        valid = indices >= 0
+        features, indices = features[valid], indices[valid]
+    if features.shape[0] != total:
+        raise RuntimeError(f"extracted {features.shape[0]} features for {total} target images")
+    out = torch.empty_like(features)
+    out[indices] = features
+    return out
+
+
+def broadcast_pseudo_labels(result, device):
+    """Send rank 0's :class:`PseudoLabels` to every rank (``result`` is None elsewhere)."""
+    if comm.get_world_size() == 1:
+        return result
+    payload = [None]
+    if comm.is_main_process():
+        payload = [(result.labels, result.centroids.cpu(), result.eps)]
+    dist.broadcast_object_list(payload, src=0)
+    labels, centroids, eps = payload[0]
+    return PseudoLabels(labels, centroids.to(device), eps)

@@ -1,0 +1,159 @@
+"""MMTHook: the pseudo-label refinery inside fast-reid's training loop."""
+
+import logging
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from fastreid.data.data_utils import BackgroundGenerator
+from fastreid.engine.train_loop import HookBase
+from fastreid.utils import comm
+from fastreid.utils.env import seed_all_rng
+
+from ..clustering.pseudo_labels import compute_pseudo_labels
+from ..data import build_extract_loader, build_pseudo_label_loader
+from ..modeling import ema_momentum, ema_update
+from .distributed import broadcast_pseudo_labels, gather_features
+
+logger = logging.getLogger(__name__)
+
+# Quantiles of cluster sizes logged every epoch.
+SIZE_QUANTILES = (0.1, 0.5, 0.9)
+
+
+def unwrap(model):
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def close_loader(loader_iter):
+    """Stop the prefetch thread of a fast-reid ``DataLoaderX`` over an infinite sampler
+    (its own ``shutdown`` would try to exhaust the stream and never return)."""
+    background = getattr(loader_iter, "iter", None)
+    if isinstance(background, BackgroundGenerator) and background.is_alive():
+        background.exit_event.set()
+        while background.queue.get() is not None:
+            pass
+        background.join()
+
+
+class MMTHook(HookBase):
+    """Before each epoch: extract target features with both mean nets, cluster, re-initialise
+    the four classifiers, rebuild the two-view loader and swap it into the running trainer.
+    After each step: update the mean nets (EMA).
+
+    Stateful (the automatic DBSCAN eps, chosen once): registered as a checkpointable, so a
+    resumed run uses the same radius.
+
+    Args:
+        cfg (CfgNode): the full config.
+        target (TargetSet): the unlabelled target training set.
+        seed (int): base seed; epoch ``e`` uses ``seed + e`` for clustering, sampling and
+            augmentation, so a resumed epoch repeats the uninterrupted one.
+    """
+
+    def __init__(self, cfg, target, seed):
+        self.cfg = cfg
+        self.target = target
+        self.seed = int(seed)
+        self.eps = None
+        self.extract_loader = build_extract_loader(cfg, target)
+        self.labels = None
+
+    # -- checkpointable ------------------------------------------------------------------
+    def state_dict(self):
+        return {"eps": -1.0 if self.eps is None else float(self.eps)}
+
+    def load_state_dict(self, state):
+        eps = float(state.get("eps", -1.0))
+        self.eps = None if eps < 0 else eps
+
+    # -- hook ----------------------------------------------------------------------------
+    @property
+    def model(self):
+        return unwrap(self.trainer.model)
+
+    def before_epoch(self):
+        epoch_seed = self.seed + self.trainer.epoch
+        if self.cfg.SEED >= 0:
+            seed_all_rng(epoch_seed)
+        start = time.perf_counter()
+        features = self.extract_features()
+        extracted = time.perf_counter()
+        result = None
+        if comm.is_main_process():
+            result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps)
+        result = broadcast_pseudo_labels(result, self.model.device)
+        clustered = time.perf_counter()
+        self.eps = result.eps
+        self.labels = result.labels
+        classifiers = self.model.reset_classifiers(result.centroids)
+        self.reset_optimizer_state(classifiers)
+        self.swap_loader(build_pseudo_label_loader(self.cfg, self.target, result.labels, epoch_seed))
+        self.log(result, extracted - start, clustered - extracted)
+
+    def after_step(self):
+        momentum = ema_momentum(self.trainer.iter, self.cfg.MMT.EMA_ALPHA)
+        for net, mean_net in self.model.pairs():
+            ema_update(mean_net, net, momentum)
+
+    # -- steps ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def extract_features(self):
+        """Averaged L2-normalised BN features of both mean nets, ``[N, C]``, on the model's
+        device (CPU when ``MMT.CLUSTER.DEVICE`` is "cpu"), identical on every rank."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        chunks, indices = [], []
+        batches = tqdm(self.extract_loader, desc="MMT: target features", disable=not comm.is_main_process(),
+                       leave=False)
+        for batch in batches:
+            chunks.append(model.extract_mean_features(batch["images"]))
+            indices.append(batch["index"].to(model.device))
+        model.train(was_training)
+        features = gather_features(torch.cat(chunks), torch.cat(indices), len(self.target))
+        if self.cfg.MMT.CLUSTER.DEVICE == "cpu":
+            features = features.cpu()
+        return features
+
+    def reset_optimizer_state(self, classifiers):
+        """Adam moments of a re-initialised classifier are meaningless (and of the wrong shape
+        when the class count changes): drop them. With ``MMT.RESET_OPTIMIZER_EACH_EPOCH``
+        (the reference's behaviour) drop all moments; the optimizer object is kept."""
+        optimizer = self.trainer.optimizer
+        if self.cfg.MMT.RESET_OPTIMIZER_EACH_EPOCH:
+            optimizer.state.clear()
+        for param in classifiers:
+            optimizer.state.pop(param, None)
+
+    def swap_loader(self, loader):
+        inner = self.trainer._trainer
+        close_loader(getattr(inner, "_data_loader_iter", None))
+        inner.data_loader = loader
+        inner._data_loader_iter = iter(loader)
+
+    def log(self, result, extract_s, cluster_s):
+        labels = result.labels
+        sizes = np.bincount(labels[labels >= 0])
+        stats = {
+            "mmt/num_clusters": float(result.num_clusters),
+            "mmt/num_outliers": float(result.num_outliers),
+            "mmt/extract_time": extract_s,
+            "mmt/cluster_time": cluster_s,
+        }
+        for q in SIZE_QUANTILES:
+            stats[f"mmt/cluster_size_p{int(q * 100)}"] = float(np.quantile(sizes, q))
+        if result.eps is not None:
+            stats["mmt/eps"] = float(result.eps)
+        gt = self.target.gt_pids
+        if gt is not None and len(gt) == len(labels):
+            # Diagnostic only: ground truth never reaches training.
+            stats["mmt/nmi"] = float(normalized_mutual_info_score(gt, labels))
+            stats["mmt/ari"] = float(adjusted_rand_score(gt, labels))
+        self.trainer.storage.put_scalars(**stats, smoothing_hint=False)
+        logger.info("MMT epoch %d pseudo labels: %s", self.trainer.epoch,
+                    ", ".join(f"{k[4:]}={v:.4g}" for k, v in stats.items()))

@@ -1,0 +1,43 @@
+"""``launch`` that also runs several CPU processes (gloo) where fast-reid's needs CUDA/NCCL.
+
+With CUDA this is fast-reid's own ``launch`` (NCCL, one process per GPU). Without CUDA,
+``--num-gpus N`` starts N CPU processes per machine with the gloo backend, using the same
+ranks, ``--dist-url`` and local process groups.
+"""
+
+import logging
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from fastreid.engine import launch as fastreid_launch
+from fastreid.utils import comm
+
+logger = logging.getLogger(__name__)
+
+
+def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist_url=None, args=()):
+    """Same signature and behaviour as ``fastreid.engine.launch``; CPU processes on gloo
+    when CUDA is absent."""
+    world_size = num_machines * num_gpus_per_machine
+    if torch.cuda.is_available() or world_size == 1:
+        return fastreid_launch.launch(main_func, num_gpus_per_machine, num_machines, machine_rank, dist_url, args)
+    if dist_url == "auto":
+        if num_machines != 1:
+            raise ValueError("--dist-url auto works on one machine only")
+        dist_url = f"tcp://127.0.0.1:{fastreid_launch._find_free_port()}"
+    logger.info("No CUDA: starting %d CPU processes per machine with gloo", num_gpus_per_machine)
+    mp.spawn(_cpu_worker, nprocs=num_gpus_per_machine, daemon=False,
+             args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args))
+
+
+def _cpu_worker(local_rank, main_func, world_size, procs_per_machine, machine_rank, dist_url, args):
+    global_rank = machine_rank * procs_per_machine + local_rank
+    dist.init_process_group(backend="gloo", init_method=dist_url, world_size=world_size, rank=global_rank)
+    comm.synchronize()
+    for i in range(world_size // procs_per_machine):
+        group = dist.new_group(list(range(i * procs_per_machine, (i + 1) * procs_per_machine)))
+        if i == machine_rank:
+            comm._LOCAL_PROCESS_GROUP = group
+    main_func(*args)

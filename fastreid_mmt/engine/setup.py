@@ -1,0 +1,43 @@
+"""Config setup shared by ``tools/train_net.py`` and the tests."""
+
+import logging
+import warnings
+
+import torch
+
+from fastreid.config import get_cfg
+from fastreid.engine import default_setup
+from fastreid.utils.env import seed_all_rng
+
+from ..config import add_mmt_config
+
+logger = logging.getLogger(__name__)
+
+
+def build_cfg(config_file, opts=()):
+    """fast-reid config + MMT keys, merged from ``config_file`` and ``KEY VALUE`` overrides.
+    An unknown key raises fast-reid's KeyError naming it."""
+    cfg = get_cfg()
+    add_mmt_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    resolve_device(cfg)
+    return cfg
+
+
+def resolve_device(cfg):
+    """Without CUDA, run on the CPU (with a warning) instead of failing in ``model.to``."""
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but CUDA is not available: using cpu")
+        cfg.MODEL.DEVICE = "cpu"
+
+
+def setup(args):
+    """Build, freeze and log the config of a run; seed every RNG from ``SEED`` (when >= 0)."""
+    cfg = build_cfg(args.config_file, args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    if cfg.SEED >= 0:
+        seed_all_rng(cfg.SEED)
+        logger.info("Seeded python, numpy and torch with SEED=%d", cfg.SEED)
+    return cfg

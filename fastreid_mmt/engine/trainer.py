@@ -1,0 +1,112 @@
+"""Trainers: fast-reid's ``DefaultTrainer`` with MMT's builders (never its loop)."""
+
+import logging
+import os
+
+from fastreid.data import build_reid_train_loader
+from fastreid.engine import DefaultTrainer
+from fastreid.utils import comm
+from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
+
+from ..data import load_target_set
+from .hooks import MMTHook, unwrap
+from ..data.target_bn import TargetBNLoader
+
+logger = logging.getLogger(__name__)
+
+# Base seed used when cfg.SEED is -1 (a random run still needs a per-epoch offset).
+_UNSEEDED_BASE = 0
+
+
+class PendingPseudoLabels:
+    """Stand-in train loader until ``MMTHook`` has clustered the target (before epoch 0).
+
+    It carries the unlabelled target set as ``dataset`` (fast-reid reads ``num_classes`` from
+    it) and refuses to be iterated: training cannot start on labels it does not have.
+    """
+
+    def __init__(self, target, num_classes):
+        self.dataset = target
+        target.num_classes = num_classes
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise RuntimeError("no pseudo labels yet: MMTHook must run before the first step")
+
+
+class MMTTrainer(DefaultTrainer):
+    """Trains the ``MMT`` meta-architecture on an unlabelled target (``DATASETS.NAMES``).
+
+    Overrides: the train loader (target images, labels stripped), the LR scheduler and epoch
+    length (``MMT.ITERS_PER_EPOCH``), the writers, the hooks (adds :class:`MMTHook`) and
+    ``resume_or_load`` (``MMT.INIT_WEIGHTS`` when not resuming).
+    """
+
+    def __init__(self, cfg):
+        check_mmt_config(cfg)
+        super().__init__(cfg)
+        self.iters_per_epoch = cfg.MMT.ITERS_PER_EPOCH
+        self.max_iter = self.max_epoch * self.iters_per_epoch
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        target = load_target_set(cfg)
+        initial = cfg.MMT.CLUSTER.NUM_CLUSTERS if cfg.MMT.CLUSTER.METHOD == "kmeans" else 1
+        return PendingPseudoLabels(target, initial)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer, iters_per_epoch):
+        # An MMT epoch is MMT.ITERS_PER_EPOCH iterations, not one pass over the target set.
+        return super().build_lr_scheduler(cfg, optimizer, cfg.MMT.ITERS_PER_EPOCH)
+
+    def build_writers(self):
+        max_iter = self.cfg.SOLVER.MAX_EPOCH * self.cfg.MMT.ITERS_PER_EPOCH
+        return [
+            CommonMetricPrinter(max_iter),
+            JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")),
+            TensorboardXWriter(self.cfg.OUTPUT_DIR),
+        ]
+
+    def build_hooks(self):
+        seed = self.cfg.SEED if self.cfg.SEED >= 0 else _UNSEEDED_BASE
+        self.mmt_hook = MMTHook(self.cfg, self.data_loader.dataset, seed)
+        self.checkpointer.checkpointables["mmt_hook"] = self.mmt_hook
+        return [self.mmt_hook] + super().build_hooks()
+
+    def resume_or_load(self, resume=True):
+        if resume and self.checkpointer.has_checkpoint():
+            return super().resume_or_load(resume=True)
+        if self.cfg.MODEL.WEIGHTS:
+            return super().resume_or_load(resume=False)
+        unwrap(self.model).load_init_weights(self.cfg.MMT.INIT_WEIGHTS)
+        logger.info("Students and mean nets initialised from MMT.INIT_WEIGHTS %s", list(self.cfg.MMT.INIT_WEIGHTS))
+
+
+def check_mmt_config(cfg):
+    """Fail fast, naming the key, on settings MMT cannot run with."""
+    if cfg.MODEL.META_ARCHITECTURE != "MMT":
+        raise ValueError(f"MODEL.META_ARCHITECTURE must be MMT for MMTTrainer, got {cfg.MODEL.META_ARCHITECTURE!r}")
+    if cfg.TEST.PRECISE_BN.ENABLED:
+        raise ValueError("TEST.PRECISE_BN.ENABLED is not supported with MMT (it would read target labels)")
+    if cfg.SOLVER.IMS_PER_BATCH % cfg.DATALOADER.NUM_INSTANCE:
+        raise ValueError(f"SOLVER.IMS_PER_BATCH ({cfg.SOLVER.IMS_PER_BATCH}) must be a multiple of "
+                         f"DATALOADER.NUM_INSTANCE ({cfg.DATALOADER.NUM_INSTANCE})")
+    if cfg.SOLVER.IMS_PER_BATCH % comm.get_world_size():
+        raise ValueError(f"SOLVER.IMS_PER_BATCH ({cfg.SOLVER.IMS_PER_BATCH}) must be divisible by the "
+                         f"{comm.get_world_size()} processes")
+    if cfg.TEST.EVAL_PERIOD <= 0:
+        raise ValueError("TEST.EVAL_PERIOD must be >= 1 (epochs); fast-reid's EvalHook divides by it")
+
+
+class SourceTrainer(DefaultTrainer):
+    """Supervised source pre-training (``SourceBaseline``): fast-reid's loop and loader, plus
+    a target batch per step for BN adaptation when ``PRETRAIN.TARGET_BN_DATASETS`` is set."""
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        source = build_reid_train_loader(cfg, combineall=cfg.DATASETS.COMBINEALL)
+        if not cfg.PRETRAIN.TARGET_BN_DATASETS:
+            return source
+        return TargetBNLoader(cfg, source)

@@ -1,0 +1,227 @@
+"""The MMT meta-architecture: two students, two mean nets, the MMT loss dict."""
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fastreid.config import configurable
+from fastreid.modeling.losses import log_accuracy
+from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
+
+from ..losses import cross_entropy_loss, soft_cross_entropy, soft_softmax_triplet_loss, softmax_triplet_loss
+
+# The four networks, in the order of their roles: (student, its mean net) pairs.
+NET_NAMES = ("net1", "net2", "mean_net1", "mean_net2")
+# Name of the classifier parameter inside a fast-reid network (EmbeddingHead / ClasHead).
+CLASSIFIER_KEY = "heads.weight"
+TEST_NETS = ("mean_net1", "mean_net2", "mean")
+# How many offending keys an architecture-mismatch error lists.
+_KEYS_SHOWN = 8
+
+
+def build_base_network(cfg):
+    """Build one network of MMT: ``cfg.MMT.BASE_ARCH`` from the same fast-reid config."""
+    sub_cfg = cfg.clone()
+    sub_cfg.defrost()
+    sub_cfg.MODEL.META_ARCHITECTURE = cfg.MMT.BASE_ARCH
+    return META_ARCH_REGISTRY.get(cfg.MMT.BASE_ARCH)(sub_cfg)
+
+
+@META_ARCH_REGISTRY.register()
+class MMT(nn.Module):
+    """Mutual Mean-Teaching (Ge et al., ICLR 2020).
+
+    Students ``net1``, ``net2`` learn from hard pseudo labels and from the *other*
+    student's mean net (``mean_net2`` teaches ``net1``, ``mean_net1`` teaches ``net2``).
+    Mean nets get no gradient; the hook updates them by EMA after each step. All four are
+    registered submodules, so checkpoints, DDP and ``.to()`` see them.
+
+    Training input: a dict with ``images`` ``[B, 3, H, W]`` (view 1, fed to net1/mean_net1),
+    ``images2`` (view 2, fed to net2/mean_net2) and ``targets`` ``[B]`` pseudo labels.
+    Eval input: ``images``; output: ``[B, C]`` BN features of ``test_net``.
+    """
+
+    @configurable
+    def __init__(self, *, net1, net2, mean_net1, mean_net2, soft_ce_weight, soft_tri_weight,
+                 ce_epsilon, test_net):
+        super().__init__()
+        if test_net not in TEST_NETS:
+            raise ValueError(f"MMT.TEST_NET must be one of {TEST_NETS}, got {test_net!r}")
+        self.net1, self.net2 = net1, net2
+        self.mean_net1, self.mean_net2 = mean_net1, mean_net2
+        for mean_net in (self.mean_net1, self.mean_net2):
+            mean_net.requires_grad_(False)
+        self.soft_ce_weight = soft_ce_weight
+        self.soft_tri_weight = soft_tri_weight
+        self.ce_epsilon = ce_epsilon
+        self.test_net = test_net
+
+    @classmethod
+    def from_config(cls, cfg):
+        nets = {name: build_base_network(cfg) for name in NET_NAMES}
+        nets["mean_net1"].load_state_dict(nets["net1"].state_dict())
+        nets["mean_net2"].load_state_dict(nets["net2"].state_dict())
+        return dict(
+            **nets,
+            soft_ce_weight=cfg.MMT.SOFT_CE_WEIGHT,
+            soft_tri_weight=cfg.MMT.SOFT_TRI_WEIGHT,
+            ce_epsilon=cfg.MMT.CE_EPSILON,
+            test_net=cfg.MMT.TEST_NET,
+        )
+
+    @property
+    def device(self):
+        return self.net1.pixel_mean.device
+
+    def pairs(self):
+        """``[(net1, mean_net1), (net2, mean_net2)]``: each student with its own mean net."""
+        return [(self.net1, self.mean_net1), (self.net2, self.mean_net2)]
+
+    def preprocess(self, images):
+        """Move a batch to the model's device and normalise it (not in place).
+
+        Args:
+            images (Tensor): ``[B, 3, H, W]`` in fast-reid's 0-255 input range.
+        """
+        images = images.to(self.device, non_blocking=True)
+        return (images - self.net1.pixel_mean) / self.net1.pixel_std
+
+    @staticmethod
+    def _run(net, images, targets=None):
+        return net.heads(net.backbone(images), targets)
+
+    def forward(self, batched_inputs):
+        if not self.training:
+            return self.inference(batched_inputs)
+        x1 = self.preprocess(batched_inputs["images"])
+        x2 = self.preprocess(batched_inputs["images2"])
+        targets = batched_inputs["targets"].to(self.device)
+        out1, out2 = self._run(self.net1, x1, targets), self._run(self.net2, x2, targets)
+        with torch.no_grad():
+            mean1 = self._run(self.mean_net1, x1, targets)
+            mean2 = self._run(self.mean_net2, x2, targets)
+        log_accuracy(out1["pred_class_logits"].detach(), targets)
+        return self.losses(out1, out2, mean1, mean2, targets)
+
+    def losses(self, out1, out2, mean1, mean2, targets):
+        """The MMT objective as fast-reid's loss dict (each term already weighted).
+
+        Each argument ``out*``/``mean*`` is a fast-reid head output dict with
+        ``cls_outputs`` ``[B, K]``, ``pred_class_logits`` ``[B, K]`` and ``features``
+        ``[B, D]`` (pre-BN).
+        """
+        w_ce, w_tri = self.soft_ce_weight, self.soft_tri_weight
+        hard_ce = sum(cross_entropy_loss(o["cls_outputs"], targets, self.ce_epsilon) for o in (out1, out2))
+        hard_tri = sum(softmax_triplet_loss(o["features"], targets) for o in (out1, out2))
+        # Each student is taught by the other student's mean net.
+        soft_ce = (soft_cross_entropy(out1["pred_class_logits"], mean2["pred_class_logits"])
+                   + soft_cross_entropy(out2["pred_class_logits"], mean1["pred_class_logits"]))
+        soft_tri = (soft_softmax_triplet_loss(out1["features"], mean2["features"], targets)
+                    + soft_softmax_triplet_loss(out2["features"], mean1["features"], targets))
+        return {
+            "loss_ce": (1.0 - w_ce) * hard_ce,
+            "loss_tri": (1.0 - w_tri) * hard_tri,
+            "loss_soft_ce": w_ce * soft_ce,
+            "loss_soft_tri": w_tri * soft_tri,
+        }
+
+    @torch.no_grad()
+    def inference(self, batched_inputs):
+        """BN features ``[B, C]`` of ``test_net`` (``mean``: average of both mean nets'
+        L2-normalised features)."""
+        images = batched_inputs["images"] if isinstance(batched_inputs, dict) else batched_inputs
+        images = self.preprocess(images)
+        if self.test_net == "mean":
+            feats = [F.normalize(self._run(net, images), dim=1) for net in (self.mean_net1, self.mean_net2)]
+            return (feats[0] + feats[1]) / 2
+        return self._run(getattr(self, self.test_net), images)
+
+    @torch.no_grad()
+    def extract_mean_features(self, images):
+        """Clustering features: the average of both mean nets' L2-normalised BN features
+        (eval mode is the caller's business). ``images`` ``[B, 3, H, W]`` -> ``[B, C]``."""
+        x = self.preprocess(images)
+        feats = [F.normalize(self._run(net, x), dim=1) for net in (self.mean_net1, self.mean_net2)]
+        return (feats[0] + feats[1]) / 2
+
+    @torch.no_grad()
+    def reset_classifiers(self, centroids):
+        """Re-initialise the classifier of all four networks with L2-normalised centroids.
+
+        The parameter objects are kept (an optimizer holding them stays valid); their shape
+        follows the number of clusters. Optimizer state of the classifier is the caller's
+        business (see ``MMTHook``).
+
+        Args:
+            centroids (Tensor): ``[K, C]`` cluster centres in BN-feature space.
+
+        Returns:
+            list[nn.Parameter]: the four classifier parameters.
+        """
+        weight = F.normalize(centroids.float(), dim=1).to(self.device)
+        params = []
+        for name in NET_NAMES:
+            param = dict(getattr(self, name).named_parameters())[CLASSIFIER_KEY]
+            param.data = weight.clone().to(param.dtype)
+            params.append(param)
+        return params
+
+    def num_classes(self):
+        return dict(self.net1.named_parameters())[CLASSIFIER_KEY].shape[0]
+
+    def load_init_weights(self, paths):
+        """Load the two source checkpoints: ``paths[0]`` into net1 and mean_net1,
+        ``paths[1]`` into net2 and mean_net2. Classifiers are not loaded.
+
+        Raises:
+            ValueError: not exactly two paths, or a checkpoint whose keys or shapes do not
+                match the configured architecture (the keys are named).
+            FileNotFoundError: a path that does not exist.
+        """
+        if isinstance(paths, str) or len(paths) != 2:
+            raise ValueError(
+                f"MMT.INIT_WEIGHTS must be two checkpoint paths (source pre-training with two "
+                f"seeds), got {paths!r}")
+        for path, (net, mean_net) in zip(paths, self.pairs()):
+            state = load_network_state(path)
+            check_state_matches(path, net, state)
+            net.load_state_dict(state, strict=False)
+            mean_net.load_state_dict(state, strict=False)
+
+
+def load_network_state(path):
+    """State dict of one network from a fast-reid checkpoint (``{"model": ...}``) or a bare
+    state dict, without its classifier."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MMT.INIT_WEIGHTS: checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"MMT.INIT_WEIGHTS: cannot read checkpoint {path}: {err}") from err
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"MMT.INIT_WEIGHTS: {path} holds no state dict")
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    state.pop(CLASSIFIER_KEY, None)
+    return state
+
+
+def check_state_matches(path, net, state):
+    """Raise ValueError naming the keys of ``state`` that do not fit ``net`` (classifier and
+    the fixed pixel statistics excepted)."""
+    expected = {k: v.shape for k, v in net.state_dict().items() if k != CLASSIFIER_KEY}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k]))
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                more = f" (+{len(keys) - _KEYS_SHOWN} more)" if len(keys) > _KEYS_SHOWN else ""
+                parts.append(f"{label}: {', '.join(keys[:_KEYS_SHOWN])}{more}")
+        raise ValueError(
+            f"MMT.INIT_WEIGHTS: {path} does not match the configured architecture "
+            f"(MODEL.BACKBONE.NAME / DEPTH / HEADS must equal those of the pre-training): "
+            + "; ".join(parts))

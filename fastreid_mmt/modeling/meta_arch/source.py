@@ -1,0 +1,53 @@
+"""Source pre-training network: fast-reid's Baseline plus the softmax-triplet loss and the
+reference's BN adaptation (a target batch forwarded at every step, without loss)."""
+
+import torch
+
+from fastreid.modeling.meta_arch import META_ARCH_REGISTRY, Baseline
+
+from ..losses import softmax_triplet_loss
+
+# MODEL.LOSSES.NAME entries that fast-reid's Baseline computes itself.
+FASTREID_LOSSES = ("CrossEntropyLoss", "TripletLoss", "CircleLoss", "Cosface")
+# The one this plugin adds (hard-label softmax-triplet of MMT).
+SOFTMAX_TRIPLET = "SoftmaxTripletLoss"
+
+
+@META_ARCH_REGISTRY.register()
+class SourceBaseline(Baseline):
+    """fast-reid ``Baseline`` that also knows ``SoftmaxTripletLoss`` (scaled by
+    ``MODEL.LOSSES.TRI.SCALE``) and refuses unknown loss names (fast-reid silently ignores
+    them). Its checkpoints are plain ``Baseline`` checkpoints (same modules).
+
+    When a training batch carries ``target_images`` ``[B', 3, H, W]``, they are forwarded
+    in train mode without gradient and without loss: BN running statistics move toward the
+    target domain (the reference's pre-training trick). No target label is read.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = list(self.loss_kwargs["loss_names"])
+        unknown = [n for n in names if n not in FASTREID_LOSSES + (SOFTMAX_TRIPLET,)]
+        if unknown:
+            raise ValueError(
+                f"MODEL.LOSSES.NAME: unknown loss(es) {unknown}; known: "
+                f"{list(FASTREID_LOSSES) + [SOFTMAX_TRIPLET]}")
+
+    def forward(self, batched_inputs):
+        if self.training and "target_images" in batched_inputs:
+            with torch.no_grad():
+                target = self.preprocess_image(batched_inputs["target_images"].to(self.device))
+                dummy = torch.zeros(target.size(0), dtype=torch.long, device=self.device)
+                self.heads(self.backbone(target), dummy)
+        if isinstance(batched_inputs, dict):
+            batched_inputs["images"] = batched_inputs["images"].to(self.device)
+            if "targets" in batched_inputs:
+                batched_inputs["targets"] = batched_inputs["targets"].to(self.device)
+        return super().forward(batched_inputs)
+
+    def losses(self, outputs, gt_labels):
+        loss_dict = super().losses(outputs, gt_labels)
+        if SOFTMAX_TRIPLET in self.loss_kwargs["loss_names"]:
+            scale = self.loss_kwargs["tri"]["scale"]
+            loss_dict["loss_softmax_triplet"] = softmax_triplet_loss(outputs["features"], gt_labels) * scale
+        return loss_dict
