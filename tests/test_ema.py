@@ -39,7 +39,7 @@ def test_step_zero_copies_and_alpha_zero_copies():
 def test_alpha_one_freezes():
     mean, net = _net(0), _net(1)
     before = [p.clone() for p in mean.parameters()]
-    assert ema_momentum(10, 1.0) == pytest.approx(0.9)  # the warm-up still applies early
+    assert ema_momentum(10, 1.0) == pytest.approx(1 - 1 / 11)  # the warm-up still applies early
     ema_update(mean, net, 1.0)
     for a, b in zip(mean.parameters(), before):
         torch.testing.assert_close(a, b)

@@ -106,7 +106,8 @@ def auto_eps(dist: sp.spmatrix, rho: float = 1.6e-3, absent_value: float = 1.0) 
     sorts them and returns the mean of the ``round(rho * count)`` smallest.
 
     Args:
-        dist: (N, N) scipy sparse distance matrix, explicit zeros kept.
+        dist: (N, N) scipy sparse distance matrix, explicit zeros kept,
+            stored values at most ``absent_value``.
         rho: fraction of the pairs averaged, ``0 < rho <= 1``.
         absent_value: the distance that absent entries stand for (positive).
 
@@ -114,7 +115,8 @@ def auto_eps(dist: sp.spmatrix, rho: float = 1.6e-3, absent_value: float = 1.0) 
         The radius, a Python float.
 
     Raises:
-        ValueError: on a non-square matrix, ``rho`` out of range, or when
+        ValueError: on a non-square matrix, a stored value above
+            ``absent_value``, ``rho`` out of range, or when
             ``round(rho * count)`` is zero.
     """
     graph = _check_square(dist)

@@ -177,8 +177,39 @@ BAG_WIDTH = 0.11
 BAG_HEIGHT = 0.09
 BEHIND_SHADE = 0.78
 JACKET_BAND = (0.38, 0.62)
+JACKET_SIDE_BAND = 0.19
 LOGO_SIZE = 0.32
+LOGO_Y = 0.35
 YOKE_FRACTION = 0.38
+# Joint positions and small part sizes, as fractions of the part they attach to.
+FOREARM_TAPER = 0.85
+BARE_LEG_TAPER = 0.8
+HIP_JOINT_OFFSET = 0.5
+FRONT_STRIDE_FACTOR = 0.3
+SHOE_TOE_SHIFT = 0.5
+SHOULDER_JOINT_OFFSET = 0.92
+HAND_OUTWARD = 0.3
+HAND_RADIUS = 0.55
+FRONT_SWING_FACTOR = 0.3
+WAIST_OVERLAP = 0.3
+LONG_HAIR_HALF_WIDTH = 0.55
+LONG_HAIR_TOP = 0.5
+BACKPACK_TOP = 0.025
+CORNER_RADIUS = 0.3
+STRAP_TOP_OFFSET = 0.55
+STRAP_BOTTOM_OFFSET = 0.5
+STRAP_LENGTH = 0.5
+BAG_OUTSET = 0.3
+BAG_STRAP_SHOULDER = 0.7
+BAG_STRAP_SHADE = 0.7
+NECK_HALF_WIDTH = 0.35
+NECK_OVERLAP = 0.1
+FACE_SIDE_SHIFT = 0.15
+FACE_INSET = 0.12
+HAIRLINE = 0.3
+HAT_CROWN = 0.05
+HAT_FRONT_BRIM = 0.3
+HAT_BRIM_THICKNESS = 0.08
 
 VIEWS = ("front", "back", "left", "right")
 VIEW_PROBS = (0.35, 0.35, 0.15, 0.15)
@@ -193,6 +224,10 @@ OCCLUDER_PROBS = (0.35, 0.35, 0.30)
 POLE_WIDTH_RANGE = (0.08, 0.2)
 LOW_OCCLUDER_TOP_RANGE = (0.68, 0.86)
 PASSERBY_WIDTH_RANGE = (0.18, 0.34)
+PASSERBY_TOP_RANGE = (0.05, 0.25)
+PASSERBY_WAIST_RANGE = (0.45, 0.6)
+LOW_OCCLUDER_SHIFT = 0.3
+HALF = 0.5
 
 # Camera geometry.
 CAMERA_SCALE_JITTER = 0.06
@@ -354,6 +389,13 @@ OUTDOOR_TOP_RANGE = (0.25, 0.45)
 OUTDOOR_GREEN_RANGE = (0.12, 0.25)
 INDOOR_PANEL_COUNT = (3, 8)
 INDOOR_PANEL_WIDTH = (0.15, 0.5)
+INDOOR_PANEL_TOP_RANGE = (0.05, 0.5)
+INDOOR_TILE_LINE_SHADE = 0.8
+INDOOR_TILE_ROW_EXPONENT = 1.6
+INDOOR_VANISHING_X_RANGE = (0.3, 0.7)
+INDOOR_TILE_CONVERGENCE = 0.35
+INDOOR_LAMP_Y_RANGE = (0.0, 0.3)
+INDOOR_LAMP_RADIUS_RANGE = (0.5, 1.2)
 INDOOR_TILE_ROWS = (4, 8)
 INDOOR_TILE_COLUMNS = (6, 14)
 INDOOR_LAMP_GAIN = (0.1, 0.3)
@@ -366,6 +408,16 @@ TEXTURE_CELLS = (6, 24)
 INDOOR_TEXTURE_AMPLITUDE = 0.05
 OUTDOOR_TEXTURE_AMPLITUDE = 0.14
 OUTDOOR_GRAIN_AMPLITUDE = 10.0
+OUTDOOR_WINDOW_SHADE = 0.55
+OUTDOOR_WINDOW_MARGIN = 0.2
+OUTDOOR_WINDOW_SIZE = 0.5
+OUTDOOR_MORTAR_SHADE = 0.75
+OUTDOOR_RAGGEDNESS = 0.5
+OUTDOOR_TRUNK_OVERHANG = 0.05
+OUTDOOR_TRUNK_WIDTH = (0.04, 0.1)
+OUTDOOR_TRUNK_COLOUR = (70, 50, 35)
+LINE_WIDTH = 1
+NOISE_CENTRE = 0.5
 
 
 # ---------------------------------------------------------------------------
@@ -575,32 +627,32 @@ def _indoor_panorama(rng: np.random.Generator, height: int, width: int) -> np.nd
     for _ in range(int(rng.integers(*INDOOR_PANEL_COUNT))):
         panel_w = rng.uniform(*INDOOR_PANEL_WIDTH) * height
         x0 = rng.uniform(0, width)
-        top = rng.uniform(0.05, 0.5) * horizon
+        top = rng.uniform(*INDOOR_PANEL_TOP_RANGE) * horizon
         colour = _jitter_colour(rng, INDOOR_PANELS[int(rng.integers(len(INDOOR_PANELS)))], COLOUR_JITTER)
         draw.rectangle((x0, top, x0 + panel_w, horizon), fill=colour)
-    line = _shade(floor, 0.8)
+    line = _shade(floor, INDOOR_TILE_LINE_SHADE)
     rows = int(rng.integers(*INDOOR_TILE_ROWS))
     for r in range(1, rows + 1):
-        y = horizon + (height - horizon) * (r / rows) ** 1.6
-        draw.line((0, y, width, y), fill=line, width=1)
+        y = horizon + (height - horizon) * (r / rows) ** INDOOR_TILE_ROW_EXPONENT
+        draw.line((0, y, width, y), fill=line, width=LINE_WIDTH)
     columns = int(rng.integers(*INDOOR_TILE_COLUMNS))
-    vanish_x = rng.uniform(0.3, 0.7) * width
+    vanish_x = rng.uniform(*INDOOR_VANISHING_X_RANGE) * width
     for c in range(columns + 1):
         x_bottom = width * c / columns
-        x_top = vanish_x + (x_bottom - vanish_x) * 0.35
-        draw.line((x_top, horizon, x_bottom, height), fill=line, width=1)
+        x_top = vanish_x + (x_bottom - vanish_x) * INDOOR_TILE_CONVERGENCE
+        draw.line((x_top, horizon, x_bottom, height), fill=line, width=LINE_WIDTH)
     arr = np.asarray(img, dtype=np.float32)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    lamp_x, lamp_y = rng.uniform(0, width), rng.uniform(0, 0.3) * height
-    radius = rng.uniform(0.5, 1.2) * height
+    lamp_x, lamp_y = rng.uniform(0, width), rng.uniform(*INDOOR_LAMP_Y_RANGE) * height
+    radius = rng.uniform(*INDOOR_LAMP_RADIUS_RANGE) * height
     glow = 1.0 + rng.uniform(*INDOOR_LAMP_GAIN) * np.exp(-((xx - lamp_x) ** 2 + (yy - lamp_y) ** 2) / radius**2)
     texture = _smooth_noise(rng, height, width, (int(rng.integers(*TEXTURE_CELLS)),) * 2)
-    arr *= (glow * (1.0 + INDOOR_TEXTURE_AMPLITUDE * (texture - 0.5)))[..., None]
+    arr *= (glow * (1.0 + INDOOR_TEXTURE_AMPLITUDE * (texture - NOISE_CENTRE)))[..., None]
     return arr
 
 
 def _outdoor_panorama(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """Draws an outdoor-like scene: a facade or sky, greenery, trunks and pavement."""
+    """Draws an outdoor-like scene: a facade, greenery, tree trunks and brick pavement."""
     top_colour = _jitter_colour(rng, OUTDOOR_TOPS[int(rng.integers(len(OUTDOOR_TOPS)))], COLOUR_JITTER)
     ground = _jitter_colour(rng, OUTDOOR_GROUNDS[int(rng.integers(len(OUTDOOR_GROUNDS)))], COLOUR_JITTER)
     top_end = int(rng.uniform(*OUTDOOR_TOP_RANGE) * height)
@@ -609,39 +661,42 @@ def _outdoor_panorama(rng: np.random.Generator, height: int, width: int) -> np.n
     draw = ImageDraw.Draw(img)
     win_rows = int(rng.integers(*OUTDOOR_WINDOW_ROWS))
     win_cols = int(rng.integers(*OUTDOOR_WINDOW_COLUMNS))
-    window = _shade(top_colour, 0.55)
+    window = _shade(top_colour, OUTDOOR_WINDOW_SHADE)
+    cell_w, cell_h = width / win_cols, top_end / win_rows
     for r in range(win_rows):
         for c in range(win_cols):
-            x0 = (c + 0.2) * width / win_cols
-            y0 = (r + 0.2) * top_end / win_rows
-            draw.rectangle((x0, y0, x0 + 0.5 * width / win_cols, y0 + 0.5 * top_end / win_rows), fill=window)
+            x0 = (c + OUTDOOR_WINDOW_MARGIN) * cell_w
+            y0 = (r + OUTDOOR_WINDOW_MARGIN) * cell_h
+            draw.rectangle((x0, y0, x0 + OUTDOOR_WINDOW_SIZE * cell_w, y0 + OUTDOOR_WINDOW_SIZE * cell_h), fill=window)
     draw.rectangle((0, green_end, width, height), fill=ground)
     brick_rows = int(rng.integers(*OUTDOOR_BRICK_ROWS))
     brick_cols = int(rng.integers(*OUTDOOR_BRICK_COLUMNS))
-    mortar = _shade(ground, 0.75)
+    brick_w = width / brick_cols
+    mortar = _shade(ground, OUTDOOR_MORTAR_SHADE)
     for r in range(brick_rows):
         y = green_end + (height - green_end) * r / brick_rows
-        draw.line((0, y, width, y), fill=mortar, width=1)
-        offset = 0.5 * (r % 2) * width / brick_cols
         y1 = green_end + (height - green_end) * (r + 1) / brick_rows
+        draw.line((0, y, width, y), fill=mortar, width=LINE_WIDTH)
+        offset = (r % 2) * brick_w / 2  # running bond: every other row shifted by half a brick
         for c in range(brick_cols):
-            x = offset + c * width / brick_cols
-            draw.line((x, y, x, y1), fill=mortar, width=1)
+            x = offset + c * brick_w
+            draw.line((x, y, x, y1), fill=mortar, width=LINE_WIDTH)
     arr = np.asarray(img, dtype=np.float32).copy()
-    # Greenery: two greens mixed by smooth noise, ragged top edge.
+    # Greenery: two greens mixed by smooth noise, with a ragged top edge.
     mix = _smooth_noise(rng, height, width, (int(rng.integers(*TEXTURE_CELLS)),) * 2)[..., None]
     greens = (1 - mix) * np.asarray(OUTDOOR_GREENS[0], np.float32) + mix * np.asarray(OUTDOOR_GREENS[1], np.float32)
     edge = _smooth_noise(rng, 1, width, (1, int(rng.integers(*TEXTURE_CELLS))))[0]
-    ragged_top = (top_end - edge * 0.5 * top_end).astype(np.int64)
+    ragged_top = (top_end - edge * OUTDOOR_RAGGEDNESS * top_end).astype(np.int64)
     rows = np.arange(height)[:, None]
     green_mask = (rows >= ragged_top[None, :]) & (rows < green_end)
     arr[green_mask] = greens[green_mask]
+    trunk_bottom = green_end + int(OUTDOOR_TRUNK_OVERHANG * height)
     for _ in range(int(rng.integers(*OUTDOOR_TRUNK_COUNT))):
         x0 = int(rng.uniform(0, width))
-        trunk_w = max(1, int(rng.uniform(0.04, 0.1) * height))
-        arr[top_end:green_end + int(0.05 * height), x0:x0 + trunk_w] = (70, 50, 35)
+        trunk_w = max(1, int(rng.uniform(*OUTDOOR_TRUNK_WIDTH) * height))
+        arr[top_end:trunk_bottom, x0:x0 + trunk_w] = OUTDOOR_TRUNK_COLOUR
     texture = _smooth_noise(rng, height, width, (int(rng.integers(*TEXTURE_CELLS)),) * 2)
-    arr *= (1.0 + OUTDOOR_TEXTURE_AMPLITUDE * (texture - 0.5))[..., None]
+    arr *= (1.0 + OUTDOOR_TEXTURE_AMPLITUDE * (texture - NOISE_CENTRE))[..., None]
     arr += rng.normal(0.0, OUTDOOR_GRAIN_AMPLITUDE, arr.shape[:2])[..., None]
     return arr
 
@@ -673,16 +728,18 @@ def _make_camera(rng: np.random.Generator, style: DomainStyle, height: int, widt
 # ---------------------------------------------------------------------------
 
 
-def _draw_limb(draw: ImageDraw.ImageDraw, start, end, width: float, colour, split: float = 1.0,
-               lower_colour=None) -> None:
+def _draw_limb(draw: ImageDraw.ImageDraw, start: Tuple[float, float], end: Tuple[float, float], width: float,
+               colour: Tuple[int, int, int], split: float = 1.0,
+               lower_colour: Optional[Tuple[int, int, int]] = None) -> None:
     """Draws a limb as a thick line; the part beyond ``split`` uses ``lower_colour``."""
     joint = _lerp(start, end, split)
     draw.line((start, joint), fill=colour, width=max(1, int(round(width))))
     if split < 1.0 and lower_colour is not None:
-        draw.line((joint, end), fill=lower_colour, width=max(1, int(round(width * 0.85))))
+        draw.line((joint, end), fill=lower_colour, width=max(1, int(round(width * FOREARM_TAPER))))
 
 
-def _draw_torso_pattern(draw, person: _Person, view: str, quad, facing: int) -> None:
+def _draw_torso_pattern(draw: ImageDraw.ImageDraw, person: _Person, view: str,
+                        quad: Sequence[Tuple[float, float]], facing: int) -> None:
     """Draws the upper-clothing pattern clipped analytically to the torso trapezoid."""
     tl, tr, br, bl = quad
     colour = person.pattern_colour
@@ -701,18 +758,22 @@ def _draw_torso_pattern(draw, person: _Person, view: str, quad, facing: int) -> 
     elif person.pattern == "jacket" and view != "back":
         u0, u1 = JACKET_BAND
         if view in ("left", "right"):
-            # The open front is seen on the side the person faces.
-            u0, u1 = (1 - JACKET_BAND[0] / 2, 1.0) if facing > 0 else (0.0, JACKET_BAND[0] / 2)
+            # The open front is seen at the edge the person faces.
+            u0, u1 = (1 - JACKET_SIDE_BAND, 1.0) if facing > 0 else (0.0, JACKET_SIDE_BAND)
         draw.polygon([_lerp(tl, tr, u0), _lerp(tl, tr, u1), _lerp(bl, br, u1), _lerp(bl, br, u0)], fill=colour)
     elif person.pattern == "logo" and view == "front":
         cx = (tl[0] + tr[0]) / 2
         size = LOGO_SIZE * (tr[0] - tl[0]) / 2
-        cy = tl[1] + (bl[1] - tl[1]) * 0.35
+        cy = tl[1] + (bl[1] - tl[1]) * LOGO_Y
         draw.rectangle((cx - size, cy - size, cx + size, cy + size), fill=colour)
 
 
 def _draw_person(person: _Person, pose: _Pose, height: int, width: int) -> Image.Image:
-    """Draws a person on a transparent supersampled RGBA canvas."""
+    """Draws a person on a transparent supersampled RGBA canvas.
+
+    All lengths are fractions of the person's height ``p`` (see the body-proportion
+    constants), so the drawing scales with the requested image size.
+    """
     canvas_h, canvas_w = height * SUPERSAMPLE, width * SUPERSAMPLE
     img = Image.new("RGBA", (canvas_w, canvas_h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
@@ -730,28 +791,29 @@ def _draw_person(person: _Person, pose: _Pose, height: int, width: int) -> Image
     y_neck = top + head_h
     y_sh = y_neck + NECK_LENGTH * p
     y_hip = top + (1 - person.leg_frac) * p
+    torso_h = y_hip - y_sh
     arm_w = ARM_WIDTH * p * person.build
     leg_w = LEG_WIDTH * p * person.build
     arm_len = ARM_LENGTH * p
-    upper_behind = _shade(person.upper, BEHIND_SHADE)
+    strap = max(1, int(STRAP_WIDTH * p))
 
     # Legs and shoes.
     if side:
         hips = [(cx, y_hip), (cx, y_hip)]
         feet = [(cx + facing * pose.stride * p, feet_y), (cx - facing * pose.stride * p, feet_y)]
     else:
-        spread = LEG_SPREAD * p
-        hips = [(cx - hip_half * 0.5, y_hip), (cx + hip_half * 0.5, y_hip)]
-        feet = [(cx - spread - pose.stride * p * 0.3, feet_y), (cx + spread + pose.stride * p * 0.3, feet_y)]
+        spread = LEG_SPREAD * p + pose.stride * p * FRONT_STRIDE_FACTOR
+        hips = [(cx - hip_half * HIP_JOINT_OFFSET, y_hip), (cx + hip_half * HIP_JOINT_OFFSET, y_hip)]
+        feet = [(cx - spread, feet_y), (cx + spread, feet_y)]
     for hip, foot in zip(hips, feet):
         if person.lower_style == "trousers":
             _draw_limb(draw, hip, foot, leg_w, person.lower)
         elif person.lower_style == "shorts":
             _draw_limb(draw, hip, foot, leg_w, person.lower, SHORTS_FRACTION, person.skin)
         else:
-            _draw_limb(draw, hip, foot, leg_w * 0.8, person.skin)
+            _draw_limb(draw, hip, foot, leg_w * BARE_LEG_TAPER, person.skin)
         sx, sy = leg_w * SHOE_LENGTH / 2, leg_w * SHOE_HEIGHT / 2
-        toe = facing * sx * 0.5 if side else 0.0
+        toe = facing * sx * SHOE_TOE_SHIFT if side else 0.0
         draw.ellipse((foot[0] - sx + toe, foot[1] - sy, foot[0] + sx + toe, foot[1] + sy), fill=person.shoes)
     if person.lower_style == "skirt":
         y_knee = (y_hip + feet_y) / 2
@@ -759,97 +821,96 @@ def _draw_person(person: _Person, pose: _Pose, height: int, width: int) -> Image
         draw.polygon([(cx - hip_half, y_hip), (cx + hip_half, y_hip), (cx + flare, y_knee), (cx - flare, y_knee)],
                      fill=person.lower)
 
-    # Arms: (shoulder, hand) pairs; in side views the far arm is drawn behind the torso.
-    def arm(sign: int, swing: float):
-        shoulder = (cx + sign * sh_half * 0.92, y_sh + arm_w / 2)
-        hand = (shoulder[0] + sign * arm_w * 0.3 + math.sin(swing) * arm_len, shoulder[1] + math.cos(swing) * arm_len)
+    def arm(sign: int, swing: float) -> Tuple[Tuple[float, float], Tuple[float, float]]:
+        """Returns (shoulder, hand) of the arm on side ``sign`` (0 = centred, side views)."""
+        shoulder = (cx + sign * sh_half * SHOULDER_JOINT_OFFSET, y_sh + arm_w / 2)
+        hand = (shoulder[0] + sign * arm_w * HAND_OUTWARD + math.sin(swing) * arm_len,
+                shoulder[1] + math.cos(swing) * arm_len)
         return shoulder, hand
 
     sleeve_split = 1.0 if person.long_sleeves else SHORT_SLEEVE_FRACTION
     if side:
+        # The far arm is drawn behind the torso, slightly darker.
         far_s, far_h = arm(0, -facing * pose.swing)
-        _draw_limb(draw, far_s, far_h, arm_w, upper_behind, sleeve_split, _shade(person.skin, BEHIND_SHADE))
+        _draw_limb(draw, far_s, far_h, arm_w, _shade(person.upper, BEHIND_SHADE), sleeve_split,
+                   _shade(person.skin, BEHIND_SHADE))
 
-    # Long hair behind the head in front views is drawn before the torso.
-    hair_bottom = y_sh + LONG_HAIR_LENGTH * p
+    hair_box = (cx - head_w * LONG_HAIR_HALF_WIDTH, y_neck - head_h * LONG_HAIR_TOP,
+                cx + head_w * LONG_HAIR_HALF_WIDTH, y_sh + LONG_HAIR_LENGTH * p)
     if person.long_hair and pose.view == "front":
-        draw.rectangle((cx - head_w * 0.55, y_neck - head_h * 0.5, cx + head_w * 0.55, hair_bottom), fill=person.hair)
+        draw.rectangle(hair_box, fill=person.hair)  # falls behind the shoulders
 
-    # Backpack seen from the side sticks out behind the torso.
     if person.backpack is not None and side:
         back_x = cx - facing * sh_half
         depth = BACKPACK_DEPTH * sh_half / SIDE_WIDTH_FACTOR
         x0, x1 = sorted((back_x, back_x - facing * depth))
-        draw.rounded_rectangle((x0, y_sh + 0.02 * p, x1, y_sh + BACKPACK_HEIGHT * (y_hip - y_sh)),
-                               radius=max(1, int(depth * 0.3)), fill=person.backpack)
+        draw.rounded_rectangle((x0, y_sh + BACKPACK_TOP * p, x1, y_sh + BACKPACK_HEIGHT * torso_h),
+                               radius=max(1, int(depth * CORNER_RADIUS)), fill=person.backpack)
 
-    # Torso and its pattern.
-    quad = [(cx - sh_half, y_sh), (cx + sh_half, y_sh), (cx + hip_half, y_hip + leg_w * 0.3),
-            (cx - hip_half, y_hip + leg_w * 0.3)]
+    # Torso (overlapping the top of the legs) and its pattern.
+    y_waist = y_hip + leg_w * WAIST_OVERLAP
+    quad = [(cx - sh_half, y_sh), (cx + sh_half, y_sh), (cx + hip_half, y_waist), (cx - hip_half, y_waist)]
     draw.polygon(quad, fill=person.upper)
     _draw_torso_pattern(draw, person, pose.view, quad, facing)
 
-    # Backpack (back view) or its straps (front view).
     if person.backpack is not None and pose.view == "back":
         half = BACKPACK_WIDTH * sh_half
-        draw.rounded_rectangle((cx - half, y_sh + 0.03 * p, cx + half, y_sh + BACKPACK_HEIGHT * (y_hip - y_sh) + 0.03 * p),
-                               radius=max(1, int(half * 0.3)), fill=person.backpack)
+        y0 = y_sh + BACKPACK_TOP * p
+        draw.rounded_rectangle((cx - half, y0, cx + half, y0 + BACKPACK_HEIGHT * torso_h),
+                               radius=max(1, int(half * CORNER_RADIUS)), fill=person.backpack)
     elif person.backpack is not None and pose.view == "front":
-        strap = max(1, int(STRAP_WIDTH * p))
         for sign in (-1, 1):
-            draw.line(((cx + sign * sh_half * 0.55, y_sh), (cx + sign * sh_half * 0.5, y_sh + 0.5 * (y_hip - y_sh))),
+            draw.line(((cx + sign * sh_half * STRAP_TOP_OFFSET, y_sh),
+                       (cx + sign * sh_half * STRAP_BOTTOM_OFFSET, y_sh + STRAP_LENGTH * torso_h)),
                       fill=person.backpack, width=strap)
 
-    # Long hair over the upper back in back views.
     if person.long_hair and pose.view == "back":
-        draw.rectangle((cx - head_w * 0.55, y_neck - head_h * 0.5, cx + head_w * 0.55, hair_bottom), fill=person.hair)
+        draw.rectangle(hair_box, fill=person.hair)  # covers the upper back
 
-    # Near arms.
+    # Near arm(s) and hands.
     if side:
         near_s, near_h = arm(0, facing * pose.swing)
         _draw_limb(draw, near_s, near_h, arm_w, person.upper, sleeve_split, person.skin)
         hands = [near_h]
     else:
         hands = []
-        for sign, swing in ((-1, pose.swing * 0.3), (1, -pose.swing * 0.3)):
-            s, h = arm(sign, swing)
+        for sign in (-1, 1):
+            s, h = arm(sign, -sign * pose.swing * FRONT_SWING_FACTOR)
             _draw_limb(draw, s, h, arm_w, person.upper, sleeve_split, person.skin)
             hands.append(h)
     for hand in hands:
-        r = arm_w * 0.55
+        r = arm_w * HAND_RADIUS
         draw.ellipse((hand[0] - r, hand[1] - r, hand[0] + r, hand[1] + r), fill=person.skin)
 
     # Cross-body bag: strap from the opposite shoulder, bag at the hip.
     if person.bag is not None:
         bag_side = facing if side else person.bag_side
-        bx = cx + bag_side * (hip_half + BAG_WIDTH * p * 0.3)
+        bx = cx + bag_side * (hip_half + BAG_WIDTH * p * BAG_OUTSET)
         by = y_hip
-        strap = max(1, int(STRAP_WIDTH * p))
-        draw.line(((cx - bag_side * sh_half * 0.7, y_sh), (bx, by)), fill=_shade(person.bag, 0.7), width=strap)
+        draw.line(((cx - bag_side * sh_half * BAG_STRAP_SHOULDER, y_sh), (bx, by)),
+                  fill=_shade(person.bag, BAG_STRAP_SHADE), width=strap)
         bw, bh = BAG_WIDTH * p / 2, BAG_HEIGHT * p / 2
         draw.rectangle((bx - bw, by - bh, bx + bw, by + bh), fill=person.bag)
 
     # Neck, head, hair and hat.
-    neck_w = head_w * 0.35
-    draw.rectangle((cx - neck_w, y_neck - head_h * 0.1, cx + neck_w, y_sh + 1), fill=person.skin)
+    neck_half = head_w * NECK_HALF_WIDTH
+    draw.rectangle((cx - neck_half, y_neck - head_h * NECK_OVERLAP, cx + neck_half, y_sh + 1), fill=person.skin)
     head_box = (cx - head_w / 2, top, cx + head_w / 2, y_neck)
-    if pose.view == "back":
-        draw.ellipse(head_box, fill=person.hair)
-    else:
-        draw.ellipse(head_box, fill=person.hair)
-        shift = facing * head_w * 0.15 if side else 0.0
-        face = (head_box[0] + head_w * 0.12 + shift, top + head_h * 0.3,
-                head_box[2] - head_w * 0.12 + shift, y_neck)
-        draw.ellipse(face, fill=person.skin)
+    draw.ellipse(head_box, fill=person.hair)
+    if pose.view != "back":
+        shift = facing * head_w * FACE_SIDE_SHIFT if side else 0.0
+        inset = head_w * FACE_INSET
+        draw.ellipse((head_box[0] + inset + shift, top + head_h * HAIRLINE, head_box[2] - inset + shift, y_neck),
+                     fill=person.skin)
     if person.hat is not None:
         hat_bottom = top + HAT_FRACTION * head_h
-        draw.rectangle((head_box[0] - 1, top - head_h * 0.05, head_box[2] + 1, hat_bottom), fill=person.hat)
+        draw.rectangle((head_box[0] - 1, top - head_h * HAT_CROWN, head_box[2] + 1, hat_bottom), fill=person.hat)
         brim = HAT_BRIM * head_w
         if side:
             x0, x1 = sorted((cx + facing * head_w / 2, cx + facing * (head_w / 2 + brim)))
         else:
-            x0, x1 = head_box[0] - brim * 0.3, head_box[2] + brim * 0.3
-        draw.rectangle((x0, hat_bottom - head_h * 0.08, x1, hat_bottom), fill=person.hat)
+            x0, x1 = head_box[0] - brim * HAT_FRONT_BRIM, head_box[2] + brim * HAT_FRONT_BRIM
+        draw.rectangle((x0, hat_bottom - head_h * HAT_BRIM_THICKNESS, x1, hat_bottom), fill=person.hat)
     return img
 
 
@@ -902,22 +963,22 @@ def _draw_occluder(img: Image.Image, rng: np.random.Generator) -> None:
         draw.rectangle((x0, 0, x0 + pole_w, height), fill=colour)
     elif kind == "low":
         y0 = rng.uniform(*LOW_OCCLUDER_TOP_RANGE) * height
-        x0 = rng.uniform(-0.3, 0.3) * width
+        x0 = rng.uniform(-LOW_OCCLUDER_SHIFT, LOW_OCCLUDER_SHIFT) * width
         draw.rectangle((x0, y0, x0 + width, height), fill=colour)
     else:
         occ_w = rng.uniform(*PASSERBY_WIDTH_RANGE) * width
-        left = rng.random() < 0.5
-        x0, x1 = (0, occ_w) if left else (width - occ_w, width)
+        x0, x1 = (0, occ_w) if rng.random() < HALF else (width - occ_w, width)
         clothes = _jitter_colour(rng, _COLOUR_TABLE[int(rng.integers(len(_COLOUR_TABLE)))], COLOUR_JITTER)
-        y_mid = rng.uniform(0.45, 0.6) * height
-        draw.rectangle((x0, rng.uniform(0.05, 0.25) * height, x1, y_mid), fill=clothes)
-        draw.rectangle((x0, y_mid, x1, height), fill=colour)
+        y_top = rng.uniform(*PASSERBY_TOP_RANGE) * height
+        y_waist = rng.uniform(*PASSERBY_WAIST_RANGE) * height
+        draw.rectangle((x0, y_top, x1, y_waist), fill=clothes)
+        draw.rectangle((x0, y_waist, x1, height), fill=colour)
 
 
 def _photometric(arr: np.ndarray, cam: _Camera, style: DomainStyle, rng: np.random.Generator) -> np.ndarray:
     """Applies camera lighting, the domain colour transform, blur, noise; returns uint8."""
     height, width = arr.shape[:2]
-    ramp = np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None, None]
+    ramp = np.linspace(-HALF, HALF, height, dtype=np.float32)[:, None, None]
     gain = cam.gain * (1.0 + rng.uniform(-IMAGE_GAIN_JITTER, IMAGE_GAIN_JITTER))
     arr = arr * (gain * (1.0 + cam.shade * ramp)) * cam.cast
     arr = arr @ np.asarray(style.colour_matrix, dtype=np.float32).T
@@ -939,7 +1000,7 @@ def _photometric(arr: np.ndarray, cam: _Camera, style: DomainStyle, rng: np.rand
 
 def _render(style: DomainStyle, cam: _Camera, person: Optional[_Person], rng: np.random.Generator,
             height: int, width: int, partial: bool = False) -> np.ndarray:
-    """Renders one image (a person, or a background/partial-person junk image)."""
+    """Renders one image: a person, or (``partial``) a junk crop of a person or of background."""
     background = _background_crop(cam, rng, height, width)
     composite = background
     if person is not None:
@@ -947,7 +1008,7 @@ def _render(style: DomainStyle, cam: _Camera, person: Optional[_Person], rng: np
         extra = (0.0, 0.0)
         if partial:
             shift = rng.uniform(*PARTIAL_SHIFT_RANGE) * rng.choice((-1, 1))
-            extra = (shift, 0.0) if rng.random() < 0.5 else (0.0, shift)
+            extra = (shift, 0.0) if rng.random() < HALF else (0.0, shift)
         layer = _place_person(_draw_person(person, pose, height, width), cam, style, rng, extra)
         rgba = np.asarray(layer, dtype=np.float32)
         alpha = rgba[..., 3:4] / UINT8_MAX
@@ -1220,7 +1281,7 @@ def _validate(num_ids: int, images_per_id: int, num_query_ids: int, height: int,
 def _refuse_non_empty(folder: str) -> None:
     """Raises FileExistsError if ``folder`` exists and is not empty."""
     if os.path.isdir(folder) and os.listdir(folder):
-        raise FileExistsError(f"refusing to write into non-empty folder {folder!r} (use overwrite/--force)")
+        raise FileExistsError(f"refusing to write into non-empty folder {folder!r} (overwrite=False)")
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise FileExistsError(f"{folder!r} exists and is not a folder")
 

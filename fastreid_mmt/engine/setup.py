@@ -22,7 +22,18 @@ def build_cfg(config_file, opts=()):
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     resolve_device(cfg)
+    check_pretrain_path(cfg)
     return cfg
+
+
+def check_pretrain_path(cfg):
+    """fast-reid downloads ImageNet weights when ``PRETRAIN_PATH`` is empty; offline that fails
+    obscurely. Ask for a local file instead."""
+    backbone = cfg.MODEL.BACKBONE
+    if backbone.PRETRAIN and not backbone.PRETRAIN_PATH:
+        raise ValueError(
+            "MODEL.BACKBONE.PRETRAIN is True but MODEL.BACKBONE.PRETRAIN_PATH is empty: set it to a local "
+            "ImageNet checkpoint (nothing is downloaded), or set MODEL.BACKBONE.PRETRAIN False")
 
 
 def resolve_device(cfg):

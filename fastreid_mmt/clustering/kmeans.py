@@ -1,0 +1,202 @@
+"""K-means pseudo labels, with faiss or in pure torch.
+
+The ``"faiss"`` backend runs ``faiss.Kmeans`` (on a GPU when faiss sees one).
+The ``"torch"`` backend runs Lloyd's algorithm on the tensor's device: k-means++
+seeding on a random subsample (through its Gram matrix, so each of the ``K``
+sequential draws costs ``O(M)``), then blocked assignment steps that never
+build more than ``block_size x K`` distances. Both are deterministic for a
+given seed.
+"""
+
+from typing import Tuple
+
+import torch
+
+__all__ = ["kmeans"]
+
+_BACKENDS = ("auto", "faiss", "torch")
+
+
+def _faiss_module():
+    """Returns the faiss module, or None when it cannot be imported."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def _assign(
+    features: torch.Tensor, sq_norms: torch.Tensor, centroids: torch.Tensor, block_size: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Nearest centroid of every row.
+
+    Args:
+        features: (N, D) float32.
+        sq_norms: (N,) squared norms of ``features``.
+        centroids: (K, D) float32.
+        block_size: rows per ``(block_size, K)`` distance block.
+
+    Returns:
+        labels: (N,) int64 nearest centroid.
+        dist: (N,) float32 squared distance to it.
+    """
+    num = features.shape[0]
+    cent_sq = centroids.pow(2).sum(dim=1)
+    cent_t = centroids.t().contiguous()
+    labels = torch.empty(num, dtype=torch.long, device=features.device)
+    dist = torch.empty(num, dtype=features.dtype, device=features.device)
+    for start in range(0, num, block_size):
+        stop = min(start + block_size, num)
+        scores = torch.addmm(cent_sq.unsqueeze(0), features[start:stop], cent_t, beta=1.0, alpha=-2.0)
+        best, labels[start:stop] = scores.min(dim=1)
+        dist[start:stop] = (best + sq_norms[start:stop]).clamp_(min=0.0)
+    return labels, dist
+
+
+def _kmeans_pp(features: torch.Tensor, num_clusters: int, generator: torch.Generator, oversample: int):
+    """k-means++ seeding on a random subsample of ``oversample * K`` rows.
+
+    Args:
+        features: (N, D) float32.
+        num_clusters: K.
+        generator: CPU generator providing all the randomness.
+        oversample: subsample size as a multiple of K (capped at N).
+
+    Returns:
+        (K, D) initial centroids.
+    """
+    num = features.shape[0]
+    device = features.device
+    size = min(num, max(num_clusters, oversample * num_clusters))
+    subset = torch.randperm(num, generator=generator)[:size].to(device)
+    uniforms = torch.rand(num_clusters, generator=generator, dtype=torch.float64).to(device)
+    sample = features[subset]  # (M, D)
+    gram = sample @ sample.t()  # (M, M)
+    sq = gram.diagonal().clone()
+    chosen = torch.empty(num_clusters, dtype=torch.long, device=device)
+    chosen[0] = (uniforms[0] * size).long().clamp(max=size - 1)
+    best = (sq + sq[chosen[0]] - 2.0 * gram[chosen[0]]).clamp_(min=0.0).double()
+    for step in range(1, num_clusters):
+        cdf = best.cumsum(dim=0)
+        pick = torch.searchsorted(cdf, (uniforms[step] * cdf[-1]).view(1), right=True)
+        chosen[step] = pick.clamp_(max=size - 1)[0]
+        new = (sq + sq[chosen[step]] - 2.0 * gram[chosen[step]]).clamp_(min=0.0).double()
+        torch.minimum(best, new, out=best)
+    return sample[chosen].clone()
+
+
+def _update(features: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor, num_clusters: int):
+    """Mean of each cluster; empty clusters move to the worst-fitted rows.
+
+    Args:
+        features: (N, D) float32.
+        labels: (N,) int64 assignments.
+        dist: (N,) squared distance of each row to its centroid.
+        num_clusters: K.
+
+    Returns:
+        (K, D) new centroids.
+    """
+    sums = features.new_zeros(num_clusters, features.shape[1])
+    if features.is_cuda:  # sort-based, deterministic accumulation
+        sums.index_put_((labels,), features, accumulate=True)
+    else:
+        sums.index_add_(0, labels, features)
+    counts = torch.bincount(labels, minlength=num_clusters)
+    centroids = sums / counts.clamp(min=1).unsqueeze(1).to(features.dtype)
+    empty = torch.nonzero(counts == 0).flatten()
+    if empty.numel() > 0:
+        far = dist.topk(empty.numel()).indices
+        centroids[empty] = features[far]
+    return centroids
+
+
+def _kmeans_torch(features, num_clusters, seed, num_iters, block_size, oversample):
+    """Lloyd's algorithm; see :func:`kmeans` for shapes."""
+    generator = torch.Generator().manual_seed(seed)
+    sq_norms = features.pow(2).sum(dim=1)
+    centroids = _kmeans_pp(features, num_clusters, generator, oversample)
+    labels, dist = _assign(features, sq_norms, centroids, block_size)
+    for _ in range(num_iters):
+        centroids = _update(features, labels, dist, num_clusters)
+        new_labels, dist = _assign(features, sq_norms, centroids, block_size)
+        converged = torch.equal(new_labels, labels)
+        labels = new_labels
+        if converged:
+            break
+    return labels, centroids
+
+
+def _kmeans_faiss(faiss, features, num_clusters, seed, num_iters):
+    """``faiss.Kmeans``; see :func:`kmeans` for shapes."""
+    array = features.cpu().contiguous().numpy()
+    model = faiss.Kmeans(
+        array.shape[1],
+        num_clusters,
+        niter=num_iters,
+        seed=seed,
+        gpu=faiss.get_num_gpus() > 0,
+        min_points_per_centroid=1,  # silences faiss' "too few points" warning
+        verbose=False,
+    )
+    model.train(array)
+    _, assign = model.index.search(array, 1)
+    labels = torch.from_numpy(assign[:, 0]).long()
+    centroids = torch.from_numpy(model.centroids.copy())
+    return labels.to(features.device), centroids.to(features.device)
+
+
+@torch.no_grad()
+def kmeans(
+    features: torch.Tensor,
+    num_clusters: int,
+    seed: int = 0,
+    num_iters: int = 20,
+    backend: str = "auto",
+    block_size: int = 4096,
+    init_oversample: int = 8,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """K-means clustering of the rows of ``features``.
+
+    Args:
+        features: (N, D) float tensor on CPU or CUDA; used in float32.
+        num_clusters: K, ``1 <= K <= N``.
+        seed: random seed; equal seeds give equal results.
+        num_iters: maximum number of Lloyd iterations.
+        backend: ``"faiss"``, ``"torch"`` or ``"auto"``: faiss when it can be
+            imported, unless the features are on CUDA and faiss has no GPU.
+        block_size: rows per distance block (``"torch"`` backend).
+        init_oversample: k-means++ runs on ``init_oversample * K`` random rows
+            (``"torch"`` backend); its Gram matrix takes that size squared.
+
+    Returns:
+        labels: (N,) int64 cluster of each row, on the input's device.
+        centroids: (K, D) float32 centroids, on the input's device.
+
+    Raises:
+        ValueError: on a non-2-D input, ``num_clusters`` outside ``[1, N]``,
+            or bad ``num_iters`` / ``backend`` / ``block_size``.
+        ImportError: if ``backend="faiss"`` and faiss cannot be imported.
+    """
+    if not isinstance(features, torch.Tensor) or features.dim() != 2:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise ValueError(f"features must be a 2-D torch.Tensor (N, D), got {shape}")
+    num = features.shape[0]
+    if not 1 <= num_clusters <= num:
+        raise ValueError(f"num_clusters must satisfy 1 <= num_clusters <= N, got num_clusters={num_clusters}, N={num}")
+    if num_iters < 1:
+        raise ValueError(f"num_iters must be >= 1, got {num_iters}")
+    if block_size < 1 or init_oversample < 1:
+        raise ValueError(f"block_size and init_oversample must be >= 1, got {block_size}, {init_oversample}")
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    features = features.detach().float().contiguous()
+    faiss = _faiss_module() if backend != "torch" else None
+    if backend == "faiss" and faiss is None:
+        raise ImportError("backend='faiss' requested but faiss cannot be imported")
+    if backend == "auto" and faiss is not None and features.is_cuda and faiss.get_num_gpus() == 0:
+        faiss = None
+    if faiss is not None:
+        return _kmeans_faiss(faiss, features, num_clusters, seed, num_iters)
+    return _kmeans_torch(features, num_clusters, seed, num_iters, block_size, init_oversample)

@@ -1,0 +1,136 @@
+"""The MMT meta-architecture built through fast-reid's registry."""
+
+import pytest
+import torch
+
+from fastreid.modeling import build_model
+from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
+from fastreid.utils.events import EventStorage
+
+from fastreid_mmt.modeling import ema_momentum, ema_update
+from fastreid_mmt.modeling.meta_arch.mmt import CLASSIFIER_KEY, NET_NAMES
+
+from .conftest import SMALL_INPUT, small_mmt_cfg
+
+
+def _batch(n=16, ids=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 3, *SMALL_INPUT, generator=g) * 255
+    return {"images": images, "images2": images.flip(-1).clone(),
+            "targets": torch.arange(ids).repeat_interleave(n // ids)}
+
+
+def _sgd_step(model, batch):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.1)
+    with EventStorage():
+        losses = model(batch)
+    opt.zero_grad()
+    sum(losses.values()).backward()
+    opt.step()
+    return losses
+
+
+def test_registered_and_four_networks_are_submodules(mmt_cfg):
+    assert META_ARCH_REGISTRY.get("MMT") is not None
+    model = build_model(mmt_cfg)
+    children = dict(model.named_children())
+    assert set(NET_NAMES) <= set(children)
+    keys = model.state_dict().keys()
+    for name in NET_NAMES:
+        assert any(k.startswith(name + ".backbone.") for k in keys)
+    assert all(not p.requires_grad for n in ("mean_net1", "mean_net2") for p in getattr(model, n).parameters())
+    # students train exactly what a plain fast-reid network trains (the BN-neck bias is frozen)
+    assert {k for k, p in model.net1.named_parameters() if not p.requires_grad} == {"heads.bottleneck.0.bias"}
+    assert {k for k, p in model.net2.named_parameters() if not p.requires_grad} == {"heads.bottleneck.0.bias"}
+
+
+@pytest.mark.parametrize("backbone,depth,feat_dim", [
+    ("build_resnet_backbone", "18x", 512),
+    ("build_osnet_backbone", "x0_25", 128),
+])
+def test_one_step_changes_students_and_not_mean_nets(backbone, depth, feat_dim):
+    model = build_model(small_mmt_cfg(backbone, depth, feat_dim))
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = _sgd_step(model, _batch())
+    assert set(losses) == {"loss_ce", "loss_tri", "loss_soft_ce", "loss_soft_tri"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    after = model.state_dict()
+    for student in ("net1", "net2"):
+        assert not torch.equal(before[f"{student}.{CLASSIFIER_KEY}"], after[f"{student}.{CLASSIFIER_KEY}"])
+    for mean in ("mean_net1", "mean_net2"):
+        for name, _ in getattr(model, mean).named_parameters():
+            assert torch.equal(before[f"{mean}.{name}"], after[f"{mean}.{name}"]), name
+    # ... and they move only through the EMA.
+    ema_update(model.mean_net1, model.net1, ema_momentum(0, 0.999))
+    for (name, p), q in zip(model.mean_net1.named_parameters(), model.net1.parameters()):
+        assert torch.equal(p, q), name
+
+
+def test_inputs_are_not_normalised_in_place_and_loss_weights(mmt_cfg):
+    model = build_model(mmt_cfg)
+    model.train()
+    batch = _batch()
+    images = batch["images"].clone()
+    with EventStorage():
+        losses = model(batch)
+    assert torch.equal(batch["images"], images)
+    # zero soft weights leave only the hard terms, at full weight
+    model.soft_ce_weight = model.soft_tri_weight = 0.0
+    with EventStorage():
+        hard_only = model(batch)
+    assert hard_only["loss_soft_ce"].item() == 0.0 and hard_only["loss_soft_tri"].item() == 0.0
+    assert hard_only["loss_ce"].item() == pytest.approx(losses["loss_ce"].item() / 0.5, rel=1e-4)
+
+
+def test_student_is_taught_by_the_other_mean_net(mmt_cfg):
+    from fastreid_mmt.modeling.losses import soft_cross_entropy, soft_softmax_triplet_loss
+    model = build_model(mmt_cfg)
+    model.train()
+    with torch.no_grad():  # make the two mean nets clearly different teachers
+        for p in model.mean_net1.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    batch = _batch()
+    torch.manual_seed(0)
+    with EventStorage():
+        losses = model(batch)
+    # Same forward again, by hand (BN in train mode uses batch statistics: deterministic).
+    x1, x2, y = model.preprocess(batch["images"]), model.preprocess(batch["images2"]), batch["targets"]
+    o1, o2 = model._run(model.net1, x1, y), model._run(model.net2, x2, y)
+    m1, m2 = model._run(model.mean_net1, x1, y), model._run(model.mean_net2, x2, y)
+    crossed = soft_cross_entropy(o1["pred_class_logits"], m2["pred_class_logits"]) + \
+        soft_cross_entropy(o2["pred_class_logits"], m1["pred_class_logits"])
+    own = soft_cross_entropy(o1["pred_class_logits"], m1["pred_class_logits"]) + \
+        soft_cross_entropy(o2["pred_class_logits"], m2["pred_class_logits"])
+    assert losses["loss_soft_ce"].item() == pytest.approx(0.5 * crossed.item(), rel=1e-4)
+    assert crossed.item() != pytest.approx(own.item(), rel=1e-3)
+    tri = soft_softmax_triplet_loss(o1["features"], m2["features"], y) + \
+        soft_softmax_triplet_loss(o2["features"], m1["features"], y)
+    assert losses["loss_soft_tri"].item() == pytest.approx(0.8 * tri.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("test_net", ["mean_net1", "mean_net2", "mean"])
+def test_eval_returns_features_of_the_chosen_network(test_net):
+    model = build_model(small_mmt_cfg(MMT__TEST_NET=test_net))
+    model.eval()
+    images = _batch()["images"]
+    feats = model({"images": images.clone()})
+    assert feats.shape == (16, 512)
+    if test_net != "mean":
+        expected = getattr(model, test_net).eval()({"images": images.clone()})
+        torch.testing.assert_close(feats, expected)
+
+
+def test_reset_classifiers_follows_cluster_count(mmt_cfg):
+    model = build_model(mmt_cfg)
+    centroids = torch.randn(5, 512)
+    params = model.reset_classifiers(centroids)
+    assert len(params) == 4 and model.num_classes() == 5
+    for p in params:
+        torch.testing.assert_close(p.norm(dim=1), torch.ones(5))
+
+
+def test_unknown_test_net_is_rejected():
+    with pytest.raises(ValueError, match="MMT.TEST_NET"):
+        build_model(small_mmt_cfg(MMT__TEST_NET="student"))
