@@ -1,13 +1,14 @@
 """K-means pseudo labels, with faiss or in pure torch.
 
-The ``"faiss"`` backend runs ``faiss.Kmeans`` (on a GPU when faiss sees one).
-The ``"torch"`` backend runs Lloyd's algorithm on the tensor's device: k-means++
-seeding on a random subsample (through its Gram matrix, so each of the ``K``
-sequential draws costs ``O(M)``), then blocked assignment steps that never
-build more than ``block_size x K`` distances. Both are deterministic for a
-given seed.
+Both backends start from the same k-means++ seeds, drawn on the tensor's
+device from a random subsample of ``M`` rows through its ``M x M`` Gram matrix
+(so each of the ``K`` sequential draws costs ``O(M)``). Lloyd's iterations then
+run in ``faiss.Kmeans`` (on a GPU when faiss sees one) or in torch, with
+blocked assignment steps that never build more than ``block_size x K``
+distances. Both are deterministic for a given seed.
 """
 
+import math
 from typing import Tuple
 
 import torch
@@ -54,14 +55,21 @@ def _assign(
     return labels, dist
 
 
-def _kmeans_pp(features: torch.Tensor, num_clusters: int, generator: torch.Generator, oversample: int):
-    """k-means++ seeding on a random subsample of ``oversample * K`` rows.
+def _kmeans_pp(
+    features: torch.Tensor, num_clusters: int, generator: torch.Generator, oversample: int, trials: int
+) -> torch.Tensor:
+    """Greedy k-means++ seeding on a random subsample of ``oversample * K`` rows.
+
+    Each step draws ``trials`` candidates with probability proportional to the
+    squared distance to the nearest chosen seed and keeps the one that lowers
+    the potential most (as scikit-learn does).
 
     Args:
         features: (N, D) float32.
         num_clusters: K.
         generator: CPU generator providing all the randomness.
-        oversample: subsample size as a multiple of K (capped at N).
+        oversample: subsample size M as a multiple of K (capped at N).
+        trials: candidates per step; ``0`` means ``2 + int(log(K))``.
 
     Returns:
         (K, D) initial centroids.
@@ -69,20 +77,24 @@ def _kmeans_pp(features: torch.Tensor, num_clusters: int, generator: torch.Gener
     num = features.shape[0]
     device = features.device
     size = min(num, max(num_clusters, oversample * num_clusters))
+    if trials < 1:
+        trials = 2 + int(math.log(num_clusters))
     subset = torch.randperm(num, generator=generator)[:size].to(device)
-    uniforms = torch.rand(num_clusters, generator=generator, dtype=torch.float64).to(device)
+    uniforms = torch.rand(num_clusters, trials, generator=generator, dtype=torch.float64).to(device)
     sample = features[subset]  # (M, D)
-    gram = sample @ sample.t()  # (M, M)
-    sq = gram.diagonal().clone()
+    sq_dist = sample @ sample.t()  # (M, M) Gram, turned in place into squared distances
+    sq = sq_dist.diagonal().clone()
+    sq_dist.mul_(-2.0).add_(sq.unsqueeze(0)).add_(sq.unsqueeze(1)).clamp_(min=0.0)
     chosen = torch.empty(num_clusters, dtype=torch.long, device=device)
-    chosen[0] = (uniforms[0] * size).long().clamp(max=size - 1)
-    best = (sq + sq[chosen[0]] - 2.0 * gram[chosen[0]]).clamp_(min=0.0).double()
+    chosen[0] = (uniforms[0, 0] * size).long().clamp(max=size - 1)
+    best = sq_dist[chosen[0]].double()  # (M,) distance to the nearest seed
     for step in range(1, num_clusters):
         cdf = best.cumsum(dim=0)
-        pick = torch.searchsorted(cdf, (uniforms[step] * cdf[-1]).view(1), right=True)
-        chosen[step] = pick.clamp_(max=size - 1)[0]
-        new = (sq + sq[chosen[step]] - 2.0 * gram[chosen[step]]).clamp_(min=0.0).double()
-        torch.minimum(best, new, out=best)
+        picks = torch.searchsorted(cdf, uniforms[step] * cdf[-1], right=True).clamp_(max=size - 1)
+        cand = torch.minimum(best.unsqueeze(0), sq_dist[picks].double())  # (trials, M)
+        winner = cand.sum(dim=1).argmin()
+        chosen[step] = picks[winner]
+        best = cand[winner]
     return sample[chosen].clone()
 
 
@@ -112,11 +124,10 @@ def _update(features: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor, nu
     return centroids
 
 
-def _kmeans_torch(features, num_clusters, seed, num_iters, block_size, oversample):
-    """Lloyd's algorithm; see :func:`kmeans` for shapes."""
-    generator = torch.Generator().manual_seed(seed)
+def _kmeans_torch(features, centroids, num_iters, block_size):
+    """Lloyd's algorithm from ``centroids`` (K, D); see :func:`kmeans`."""
+    num_clusters = centroids.shape[0]
     sq_norms = features.pow(2).sum(dim=1)
-    centroids = _kmeans_pp(features, num_clusters, generator, oversample)
     labels, dist = _assign(features, sq_norms, centroids, block_size)
     for _ in range(num_iters):
         centroids = _update(features, labels, dist, num_clusters)
@@ -128,19 +139,19 @@ def _kmeans_torch(features, num_clusters, seed, num_iters, block_size, oversampl
     return labels, centroids
 
 
-def _kmeans_faiss(faiss, features, num_clusters, seed, num_iters):
-    """``faiss.Kmeans``; see :func:`kmeans` for shapes."""
+def _kmeans_faiss(faiss, features, centroids, seed, num_iters):
+    """``faiss.Kmeans`` from ``centroids`` (K, D); see :func:`kmeans`."""
     array = features.cpu().contiguous().numpy()
     model = faiss.Kmeans(
         array.shape[1],
-        num_clusters,
+        centroids.shape[0],
         niter=num_iters,
         seed=seed,
         gpu=faiss.get_num_gpus() > 0,
         min_points_per_centroid=1,  # silences faiss' "too few points" warning
         verbose=False,
     )
-    model.train(array)
+    model.train(array, init_centroids=centroids.cpu().contiguous().numpy())
     _, assign = model.index.search(array, 1)
     labels = torch.from_numpy(assign[:, 0]).long()
     centroids = torch.from_numpy(model.centroids.copy())
@@ -156,6 +167,7 @@ def kmeans(
     backend: str = "auto",
     block_size: int = 4096,
     init_oversample: int = 8,
+    init_trials: int = 0,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """K-means clustering of the rows of ``features``.
 
@@ -168,7 +180,9 @@ def kmeans(
             imported, unless the features are on CUDA and faiss has no GPU.
         block_size: rows per distance block (``"torch"`` backend).
         init_oversample: k-means++ runs on ``init_oversample * K`` random rows
-            (``"torch"`` backend); its Gram matrix takes that size squared.
+            rows; its ``M x M`` distance matrix takes ``4 M^2`` bytes.
+        init_trials: greedy k-means++ candidates per seed; ``0`` picks
+            ``2 + int(log(K))``.
 
     Returns:
         labels: (N,) int64 cluster of each row, on the input's device.
@@ -197,6 +211,8 @@ def kmeans(
         raise ImportError("backend='faiss' requested but faiss cannot be imported")
     if backend == "auto" and faiss is not None and features.is_cuda and faiss.get_num_gpus() == 0:
         faiss = None
+    generator = torch.Generator().manual_seed(seed)
+    centroids = _kmeans_pp(features, num_clusters, generator, init_oversample, init_trials)
     if faiss is not None:
-        return _kmeans_faiss(faiss, features, num_clusters, seed, num_iters)
-    return _kmeans_torch(features, num_clusters, seed, num_iters, block_size, init_oversample)
+        return _kmeans_faiss(faiss, features, centroids, seed, num_iters)
+    return _kmeans_torch(features, centroids, num_iters, block_size)

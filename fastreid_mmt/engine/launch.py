@@ -5,15 +5,17 @@ With CUDA this is fast-reid's own ``launch`` (NCCL, one process per GPU). Withou
 ranks, ``--dist-url`` and local process groups.
 """
 
+import importlib
 import logging
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from fastreid.engine import launch as fastreid_launch
 from fastreid.utils import comm
 
+# ``fastreid.engine.launch`` the module (the package re-exports a function of the same name).
+fastreid_launch = importlib.import_module("fastreid.engine.launch")
 logger = logging.getLogger(__name__)
 
 

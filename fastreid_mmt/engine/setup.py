@@ -7,7 +7,9 @@ import torch
 
 from fastreid.config import get_cfg
 from fastreid.engine import default_setup
+from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
+from fastreid.utils.logger import setup_logger
 
 from ..config import add_mmt_config
 
@@ -48,6 +50,7 @@ def setup(args):
     cfg = build_cfg(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="fastreid_mmt")
     if cfg.SEED >= 0:
         seed_all_rng(cfg.SEED)
         logger.info("Seeded python, numpy and torch with SEED=%d", cfg.SEED)
