@@ -32,3 +32,32 @@ def small_mmt_cfg(backbone="build_resnet_backbone", depth="18x", feat_dim=512, *
 @pytest.fixture
 def mmt_cfg():
     return small_mmt_cfg()
+
+
+TINY_DATA = dict(num_ids_source=20, num_ids_target=20, images_per_id=8, num_query_ids_source=8,
+                 num_query_ids_target=8, height=64, width=32, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """A tiny synthetic Duke-layout source / Market-layout target under FASTREID_DATASETS."""
+    from fastreid_mmt.data.synthetic import write_pair
+
+    root = os.environ["FASTREID_DATASETS"]
+    write_pair(root, overwrite=True, **TINY_DATA)
+    return root
+
+
+def save_source_checkpoints(cfg, folder, seeds=(1, 2)):
+    """Two randomly initialised Baseline checkpoints standing in for source pre-training."""
+    import torch
+
+    from fastreid_mmt.modeling.meta_arch.mmt import build_base_network
+
+    paths = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        path = os.path.join(str(folder), f"source-seed{seed}.pth")
+        torch.save({"model": build_base_network(cfg).state_dict()}, path)
+        paths.append(path)
+    return paths

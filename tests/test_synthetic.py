@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import collections
-import collections.abc
-import importlib
+import importlib.util
 import os
 import re
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from fastreid_mmt.data import synthetic
+from fastreid_mmt.data import synthetic  # importing fastreid_mmt applies the fast-reid compat shims
+
+from fastreid.data.datasets import DukeMTMC, Market1501  # noqa: E402  (after the shims)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO_ROOT, "tools", "make_synthetic_data.py")
@@ -41,23 +41,6 @@ def _write(root: str, seed: int = SEED) -> dict:
         num_ids_source=NUM_IDS["duke"], num_ids_target=NUM_IDS["market"], images_per_id=IMAGES_PER_ID,
         num_query_ids_source=NUM_QUERY_IDS["duke"], num_query_ids_target=NUM_QUERY_IDS["market"],
         height=HEIGHT, width=WIDTH, seed=seed)
-
-
-def _fastreid_datasets() -> types.ModuleType:
-    """Imports ``fastreid.data.datasets``, patching what fast-reid 1.4 needs on torch 2 / Python 3.10+.
-
-    fast-reid 1.4.0 imports ``torch._six.string_classes`` and ``collections.Mapping``,
-    both removed upstream; the shims restore exactly those two names.
-    """
-    try:
-        importlib.import_module("torch._six")
-    except ModuleNotFoundError:
-        six = types.ModuleType("torch._six")
-        six.string_classes = (str,)
-        sys.modules["torch._six"] = six
-    if not hasattr(collections, "Mapping"):
-        collections.Mapping = collections.abc.Mapping
-    return importlib.import_module("fastreid.data.datasets")
 
 
 def _records(root: str, domain: str, split: str) -> list:
@@ -93,8 +76,7 @@ def test_layout_and_file_names(pair):
 
 def test_fastreid_reads_both_layouts(pair):
     root, counts = pair
-    datasets = _fastreid_datasets()
-    for cls, domain in ((datasets.Market1501, "market"), (datasets.DukeMTMC, "duke")):
+    for cls, domain in ((Market1501, "market"), (DukeMTMC, "duke")):
         ds = cls(root=root)
         expected = counts[domain]
         for key, data in (("train", ds.train), ("query", ds.query), ("gallery", ds.gallery)):
@@ -182,25 +164,34 @@ def test_invalid_arguments(tmp_path):
         synthetic.write_pair(str(tmp_path), source="market", target="market")
 
 
-def test_cli_refuses_non_empty_folder_without_force(tmp_path):
+def _load_cli():
+    """Imports tools/make_synthetic_data.py as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("make_synthetic_data", CLI)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_writes_refuses_and_forces(tmp_path, capsys):
     root = tmp_path / "data"
-    args = [sys.executable, CLI, "--root", str(root), "--num-ids-source", "2", "--num-ids-target", "2",
+    args = ["--root", str(root), "--num-ids-source", "2", "--num-ids-target", "2",
             "--num-query-ids-source", "1", "--num-query-ids-target", "1", "--images-per-id", "2",
             "--height", str(HEIGHT), "--width", str(WIDTH), "--seed", str(SEED)]
+    cli = _load_cli()
+    assert cli.main(args) == 0
+    assert "train: 2 ids / 4 images" in capsys.readouterr().out
+
+    # As a script, from an unrelated working directory and without PYTHONPATH: the CLI must
+    # find the package itself, and refuse the now non-empty folder, naming it.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-
-    def run(extra):
-        # Run from an unrelated working directory: the CLI must find the package itself.
-        return subprocess.run(args + extra, cwd=str(tmp_path), env=env, capture_output=True, text=True,
-                              timeout=CLI_TIMEOUT_S)
-
-    first = run([])
-    assert first.returncode == 0, first.stderr
-    assert "train: 2 ids / 4 images" in first.stdout
-    refused = run([])
-    assert refused.returncode == EXIT_ERROR
+    refused = subprocess.run([sys.executable, CLI] + args, cwd=str(tmp_path), env=env, capture_output=True,
+                             text=True, timeout=CLI_TIMEOUT_S)
+    assert refused.returncode == EXIT_ERROR, refused.stderr
     assert str(root / "DukeMTMC-reID") in refused.stderr
     assert "--force" in refused.stderr
-    forced = run(["--force"])
-    assert forced.returncode == 0, forced.stderr
+
+    stale = root / "DukeMTMC-reID" / "bounding_box_train" / "9999_c1_f0000001.jpg"
+    stale.write_bytes(b"stale")
+    assert cli.main(args + ["--force"]) == 0
+    assert not stale.exists()
     assert len(os.listdir(root / "DukeMTMC-reID" / "bounding_box_train")) == 2 * 2

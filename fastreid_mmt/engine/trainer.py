@@ -46,6 +46,8 @@ class MMTTrainer(DefaultTrainer):
 
     def __init__(self, cfg):
         check_mmt_config(cfg)
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         super().__init__(cfg)
         self.iters_per_epoch = cfg.MMT.ITERS_PER_EPOCH
         self.max_iter = self.max_epoch * self.iters_per_epoch
