@@ -41,7 +41,8 @@ STEPS = 4  # training steps on the fixed batch (3 optimizer updates are seen by 
 
 # ------------------------------------------------------------------------------------------
 # Helpers shared by this process and the unpatched interpreters: they only use torch and
-# fastreid, import inside their bodies, and travel to the children as source
+# fastreid (``torch`` is imported first in the children too), import fastreid inside their
+# bodies, and travel to the children as source
 # (``inspect.getsource``), so both sides train exactly the same thing.
 # ------------------------------------------------------------------------------------------
 def build_baseline(extra=()):
@@ -102,19 +103,15 @@ def changed_parameters(model, before):
     return sorted(name for name, param in model.named_parameters() if not torch.equal(param.detach(), before[name]))
 
 
-class TinyRegressor(__import__("torch").nn.Module):
+class TinyRegressor(torch.nn.Module):
     """A fast-reid-style model (a dict of losses from a dict batch), small enough for AMP tests."""
 
     def __init__(self):
-        import torch
-
         super().__init__()
         torch.manual_seed(0)
         self.fc = torch.nn.Linear(4, 1)
 
     def forward(self, batch):
-        import torch
-
         return {"loss_mse": torch.nn.functional.mse_loss(self.fc(batch["x"]), batch["y"])}
 
 
@@ -131,6 +128,7 @@ def tiny_batches():
 # ------------------------------------------------------------------------------------------
 _CHILD_HEAD = '''
 import json, sys
+import torch
 def caught(fn, *args, **kwargs):
     """Call fn; describe the exception it raised (SystemExit included), or None."""
     try:
@@ -484,7 +482,7 @@ def test_amp_without_cuda__patched_warns_and_trains_in_fp32():
     assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
-    # and the real model: DefaultTrainer picks AMPTrainer when SOLVER.AMP.ENABLED
+    # and fast-reid's Baseline, as DefaultTrainer builds it when SOLVER.AMP.ENABLED is set
     from fastreid.engine import DefaultTrainer
 
     baseline, cfg = build_baseline(["SOLVER.AMP.ENABLED", True])

@@ -1,0 +1,62 @@
+"""End to end through the real command line: pre-train, MMT, --eval-only, --resume."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+SMALL = ["SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64", "DATALOADER.NUM_WORKERS", "0"]
+
+
+def _run(args, data_root):
+    env = dict(os.environ, FASTREID_DATASETS=data_root, PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def _metrics(log):
+    """(Rank-1, mAP) of the last fast-reid result table in a log."""
+    rows = re.findall(r"\| Market1501 \| ([\d.]+)\s+\| [\d.]+\s+\| [\d.]+\s+\| ([\d.]+)", log)
+    assert rows, log[-2000:]
+    return tuple(float(x) for x in rows[-1])
+
+
+@pytest.fixture(scope="module")
+def pretrained(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain")
+    paths = []
+    for seed in (1, 2):
+        folder = out / f"seed{seed}"
+        _run(["--config-file", "configs/Demo/pretrain.yml", *SMALL, "SOLVER.MAX_EPOCH", "1",
+              "SOLVER.WARMUP_ITERS", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "1",
+              "SEED", str(seed), "OUTPUT_DIR", str(folder)], tiny_data)
+        assert (folder / "model_final.pth").is_file()
+        paths.append(str(folder / "model_final.pth"))
+    return paths
+
+
+def test_pretrain_mmt_eval_only_and_resume(tiny_data, pretrained, tmp_path):
+    out = tmp_path / "mmt"
+    mmt = ["--config-file", "configs/Demo/mmt.yml", *SMALL, "MMT.ITERS_PER_EPOCH", "4",
+           "MMT.CLUSTER.NUM_CLUSTERS", "12", "TEST.EVAL_PERIOD", "2", "SEED", "0",
+           "MMT.INIT_WEIGHTS", str(pretrained), "OUTPUT_DIR", str(out)]
+    log = _run(mmt + ["SOLVER.MAX_EPOCH", "2"], tiny_data)
+    assert "MMT epoch 1 pseudo labels" in log
+    trained = _metrics(log)
+    assert (out / "model_final.pth").is_file()
+
+    # --eval-only on the result reproduces the end-of-training evaluation.
+    log = _run(["--eval-only", *mmt, "SOLVER.MAX_EPOCH", "2", "MODEL.WEIGHTS", str(out / "model_final.pth")],
+               tiny_data)
+    assert _metrics(log) == trained
+
+    # --resume continues after the last checkpoint (epoch 1) instead of starting over.
+    log = _run(["--resume", *mmt, "SOLVER.MAX_EPOCH", "3"], tiny_data)
+    assert "Starting training from epoch 2" in log
+    assert "MMT epoch 2 pseudo labels" in log and "MMT epoch 0 pseudo labels" not in log
