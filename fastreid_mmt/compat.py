@@ -146,6 +146,26 @@ def _shim_faiss_long_ptr():
         faiss.cast_integer_to_long_ptr = faiss.cast_integer_to_idx_t_ptr
 
 
+def _shim_ddp_on_cpu():
+    """Break: ``DefaultTrainer.__init__`` wraps the model in
+    ``DistributedDataParallel(model, device_ids=[local_rank])`` whenever the world size is
+    above 1; for a CPU model torch requires ``device_ids=None``, so multi-process training
+    without GPUs (gloo) fails. Fix: drop ``device_ids`` when the model has no CUDA parameter."""
+    from fastreid.engine import defaults
+
+    ddp = defaults.DistributedDataParallel
+    if getattr(ddp, "_fastreid_mmt_shim", False):
+        return
+
+    def distributed_data_parallel(module, *args, **kwargs):
+        if not any(p.is_cuda for p in module.parameters()):
+            kwargs.pop("device_ids", None)
+        return torch.nn.parallel.DistributedDataParallel(module, *args, **kwargs)
+
+    distributed_data_parallel._fastreid_mmt_shim = True
+    defaults.DistributedDataParallel = distributed_data_parallel
+
+
 _SHIMS = (
     _shim_collections_abc,
     _shim_torch_six,
@@ -154,6 +174,7 @@ _SHIMS = (
     _shim_contiguous_params,
     _shim_amp_without_cuda,
     _shim_rank_cython_compile,
+    _shim_ddp_on_cpu,
 )
 
 

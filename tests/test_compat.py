@@ -25,7 +25,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -124,10 +123,56 @@ def tiny_batches():
 
 
 # ------------------------------------------------------------------------------------------
-# Unpatched fast-reid, one fresh interpreter per break
+# Unpatched fast-reid: one fresh process per break
 # ------------------------------------------------------------------------------------------
-_CHILD_HEAD = '''
-import json, sys
+# Every check below runs in a process of its own that never imported fastreid or
+# fastreid_mmt. A fresh Python spends seconds of CPU importing torch, torchvision,
+# scikit-learn and faiss, too much seven times over on 2 cores. So one fresh interpreter
+# (``subprocess.Popen([sys.executable, "-c", _FORKING_RUNNER, ...])``) imports those
+# third-party libraries, never fastreid, then forks one child per check: each child imports
+# fastreid from scratch (a tenth of a second), runs its check and reports ``RESULT`` as JSON
+# through a pipe. The assertions stay in the tests.
+_FORKING_RUNNER = r'''
+import json, os, sys, traceback
+import numpy, PIL.Image, sklearn.metrics, torch, torchvision  # fast-reid's heavy imports
+try:
+    import faiss
+except ImportError:
+    pass
+assert not any(m.split(".")[0] in ("fastreid", "fastreid_mmt") for m in sys.modules)
+with open(sys.argv[1]) as f:
+    checks = json.load(f)
+results = {}
+for name, source in checks.items():
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the check: a fresh fastreid in a process of its own
+        os.close(read_end)
+        try:
+            namespace = {"__name__": "unpatched_" + name}
+            exec(compile(source, "<unpatched " + name + ">", "exec"), namespace)
+            report = {"result": namespace["RESULT"]}
+        except BaseException:
+            report = {"traceback": traceback.format_exc()}
+        report["fastreid_mmt_imported"] = any(m.split(".")[0] == "fastreid_mmt" for m in sys.modules)
+        with os.fdopen(write_end, "w") as pipe:
+            pipe.write(json.dumps(report, default=str))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    status = os.waitpid(pid, 0)[1]
+    results[name] = json.loads(text) if text else {"traceback": "the check's process died: wait status %d" % status}
+with open(sys.argv[2], "w") as f:
+    json.dump(results, f)
+'''
+
+_CHECK_HEAD = '''
+import sys
 import torch
 def caught(fn, *args, **kwargs):
     """Call fn; describe the exception it raised (SystemExit included), or None."""
@@ -141,13 +186,8 @@ RESULT = {}
 STEPS = %d
 ''' % STEPS
 
-_CHILD_TAIL = '''
-RESULT["fastreid_mmt_imported"] = any(m.split(".")[0] == "fastreid_mmt" for m in sys.modules)
-print("RESULT " + json.dumps(RESULT, default=str))
-'''
-
-# Gets an unpatched interpreter past the two import-time breaks (each shown by its own test)
-# by hand, so that the later breaks can be reached at all. Deliberately not fastreid_mmt.
+# Gets an unpatched process past the two import-time breaks (each shown by its own check) by
+# hand, so that the later breaks can be reached at all. Deliberately not fastreid_mmt.
 _PAST_IMPORT_BREAKS = '''
 import collections, collections.abc, sys, types
 for _name in ("Mapping", "MutableMapping", "Sequence", "Iterable"):
@@ -253,37 +293,58 @@ RESULT["built_after"] = built()
 }
 
 
-def _child_script(helpers, body):
+def _check_source(helpers, body):
     sources = "\n\n".join(textwrap.dedent(inspect.getsource(helper)) for helper in helpers)
-    return _CHILD_HEAD + sources + "\n" + body + _CHILD_TAIL
+    return _CHECK_HEAD + sources + "\n" + body
 
 
-def _run_child(name, script, env, cwd):
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
+class _UnpatchedRun:
+    """The forking runner, started in the background; ``result(name)`` waits for it."""
+
+    def __init__(self, work):
+        self.work = work
+        checks = {name: _check_source(helpers, body) for name, (helpers, body) in _UNPATCHED.items()}
+        (work / "checks.json").write_text(json.dumps(checks))
+        self.stdout, self.stderr = open(work / "stdout.txt", "w"), open(work / "stderr.txt", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _FORKING_RUNNER, str(work / "checks.json"), str(work / "results.json")],
+            cwd=str(work), env=dict(os.environ), stdout=self.stdout, stderr=self.stderr)
+        self.results = None
+
+    def output(self):
+        return "{}\n{}".format((self.work / "stdout.txt").read_text()[-3000:],
+                               (self.work / "stderr.txt").read_text()[-6000:])
+
+    def result(self, name):
+        if self.results is None:
+            returncode = self.proc.wait(timeout=300)
+            self.stdout.close()
+            self.stderr.close()
+            assert returncode == 0, f"the unpatched runner failed (rc {returncode}):\n{self.output()}"
+            self.results = json.loads((self.work / "results.json").read_text())
+        report = self.results[name]
+        assert "result" in report, f"unpatched check {name!r} raised:\n{report['traceback']}\n{self.output()}"
+        assert report["fastreid_mmt_imported"] is False, f"unpatched check {name!r} imported fastreid_mmt"
+        return report["result"]
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.stdout.close()
+        self.stderr.close()
 
 
 @pytest.fixture(scope="module")
 def unpatched(tmp_path_factory):
-    """name -> future of the finished unpatched interpreter; all start on first use."""
-    env = dict(os.environ)  # captured now: tests below monkeypatch PATH and the cwd
-    pool = ThreadPoolExecutor(max_workers=len(_UNPATCHED))
-    futures = {
-        name: pool.submit(_run_child, name, _child_script(helpers, body), env, str(tmp_path_factory.mktemp(name)))
-        for name, (helpers, body) in _UNPATCHED.items()
-    }
-    yield futures
-    pool.shutdown(wait=True)
+    """All unpatched checks, started on first use (they run while other tests do)."""
+    run = _UnpatchedRun(tmp_path_factory.mktemp("unpatched"))
+    yield run
+    run.close()
 
 
 def unpatched_result(unpatched, name):
-    proc = unpatched[name].result()
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (
-        f"unpatched script {name!r} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    result = json.loads(lines[-1][len("RESULT "):])
-    assert result.pop("fastreid_mmt_imported") is False, "the unpatched interpreter imported fastreid_mmt"
-    return result
+    return unpatched.result(name)
 
 
 def test_every_shim_is_applied_once_and_has_a_test_here():

@@ -60,3 +60,20 @@ def test_pretrain_mmt_eval_only_and_resume(tiny_data, pretrained, tmp_path):
     log = _run(["--resume", *mmt, "SOLVER.MAX_EPOCH", "3"], tiny_data)
     assert "Starting training from epoch 2" in log
     assert "MMT epoch 2 pseudo labels" in log and "MMT epoch 0 pseudo labels" not in log
+
+
+def test_two_cpu_processes_same_epoch0_labels_and_finish(tiny_data, pretrained, tmp_path):
+    """`--num-gpus 2` without CUDA runs 2 gloo processes: same epoch-0 pseudo labels as one
+    process, and the run trains and evaluates."""
+    import numpy as np
+
+    common = ["--config-file", "configs/Demo/mmt.yml", *SMALL, "MMT.ITERS_PER_EPOCH", "4",
+              "MMT.CLUSTER.NUM_CLUSTERS", "12", "TEST.EVAL_PERIOD", "1", "SEED", "0", "SOLVER.MAX_EPOCH", "1",
+              "MMT.INIT_WEIGHTS", str(pretrained)]
+    _run(common + ["OUTPUT_DIR", str(tmp_path / "one")], tiny_data)
+    log = _run(["--num-gpus", "2", "--dist-url", "auto", *common, "OUTPUT_DIR", str(tmp_path / "two")], tiny_data)
+    assert "World size: 2" in log
+    _metrics(log)
+    one = np.load(tmp_path / "one" / "pseudo_labels" / "epoch_000.npy")
+    two = np.load(tmp_path / "two" / "pseudo_labels" / "epoch_000.npy")
+    np.testing.assert_array_equal(one, two)

@@ -20,6 +20,7 @@ import torch
 __all__ = ["knn"]
 
 _BACKENDS = ("torch", "faiss")
+_GROUP = 32  # candidates summarised by one minimum when filtering a tile
 
 
 def _validate(features: torch.Tensor, k: int, block_size: int, backend: str) -> None:
@@ -36,45 +37,6 @@ def _validate(features: torch.Tensor, k: int, block_size: int, backend: str) -> 
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-
-
-def _merge_rows(
-    best_val: torch.Tensor, best_idx: torch.Tensor, rows: torch.Tensor, dist: torch.Tensor, col_offset: int
-) -> None:
-    """Merges the entries of ``dist`` below each row's running k-th distance.
-
-    Rows whose running k-th distance is still infinite take a dense ``topk``;
-    the others only gather the few entries that can enter their top k.
-
-    Args:
-        best_val: (N, k) running smallest distances per row, ascending.
-        best_idx: (N, k) their neighbour indices.
-        rows: (R,) int64 global row of each row of ``dist``.
-        dist: (R, W) distances to the columns ``col_offset .. col_offset + W``.
-        col_offset: global index of the first column of ``dist``.
-    """
-    k = best_val.shape[1]
-    bound = best_val[rows, k - 1]
-    dense = torch.isinf(bound)
-    if bool(dense.any()):
-        sub = dist[dense]
-        vals, nbrs = sub.topk(min(k, sub.shape[1]), dim=1, largest=False, sorted=True)
-        _keep_smallest(best_val, best_idx, rows[dense], vals, nbrs + col_offset)
-        bound = bound.masked_fill(dense, float("-inf"))  # merged already
-    hit_row, hit_col = (dist < bound.unsqueeze(1)).nonzero(as_tuple=True)
-    if hit_row.numel() == 0:
-        return
-    counts = torch.bincount(hit_row, minlength=rows.shape[0])
-    width = int(counts.max())
-    slot = torch.arange(hit_row.numel(), device=dist.device) - (counts.cumsum(0) - counts)[hit_row]
-    touched = counts.nonzero().flatten()
-    remap = torch.empty_like(counts)
-    remap[touched] = torch.arange(touched.numel(), device=dist.device)
-    vals = torch.full((touched.numel(), width), float("inf"), dtype=dist.dtype, device=dist.device)
-    nbrs = torch.zeros(touched.numel(), width, dtype=torch.long, device=dist.device)
-    vals[remap[hit_row], slot] = dist[hit_row, hit_col]
-    nbrs[remap[hit_row], slot] = hit_col + col_offset
-    _keep_smallest(best_val, best_idx, rows[touched], vals, nbrs)
 
 
 def _keep_smallest(
@@ -97,37 +59,87 @@ def _keep_smallest(
     best_idx[rows] = all_idx.gather(1, top_pos)
 
 
-def _knn_torch(features: torch.Tensor, k: int, block_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def _merge_tile(
+    best_val: torch.Tensor, best_idx: torch.Tensor, targets: torch.Tensor, grouped: torch.Tensor, offset: int
+) -> None:
+    """Merges a tile of distances into the running k nearest neighbours.
+
+    Rows whose running k-th distance is still infinite take a dense ``topk``.
+    The others first compare the minimum of each group of candidates with
+    their k-th distance (one cheap reduction) and only gather the groups
+    that can improve it, which after the first blocks are few.
+
+    Args:
+        best_val: (N, k) running smallest distances per row, ascending.
+        best_idx: (N, k) their neighbour indices.
+        targets: (T,) int64 global rows served by the tile.
+        grouped: (T, G, g) distances (any strides) to the candidates
+            ``offset .. offset + G * g``; padding entries are ``+inf``.
+        offset: global index of the first candidate.
+    """
+    k = best_val.shape[1]
+    num_targets, num_groups, group = grouped.shape
+    device = grouped.device
+    bound = best_val[targets, k - 1]
+    dense = torch.isinf(bound)
+    if bool(dense.any()):
+        sub = grouped[dense].flatten(1)
+        vals, pos = sub.topk(min(k, sub.shape[1]), dim=1, largest=False, sorted=True)
+        _keep_smallest(best_val, best_idx, targets[dense], vals, pos + offset)
+        bound = bound.masked_fill(dense, float("-inf"))  # merged already
+    hit_t, hit_g = (grouped.amin(dim=2) < bound.unsqueeze(1)).nonzero(as_tuple=True)
+    if hit_t.numel() == 0:
+        return
+    counts = torch.bincount(hit_t, minlength=num_targets)
+    slot = torch.arange(hit_t.numel(), device=device) - (counts.cumsum(0) - counts)[hit_t]
+    touched = counts.nonzero().flatten()
+    remap = torch.empty_like(counts)
+    remap[touched] = torch.arange(touched.numel(), device=device)
+    width = int(counts.max())
+    vals = torch.full((touched.numel(), width, group), float("inf"), dtype=grouped.dtype, device=device)
+    nbrs = torch.zeros(touched.numel(), width, group, dtype=torch.long, device=device)
+    vals[remap[hit_t], slot] = grouped[hit_t, hit_g]
+    nbrs[remap[hit_t], slot] = (hit_g * group + offset).unsqueeze(1) + torch.arange(group, device=device)
+    _keep_smallest(best_val, best_idx, targets[touched], vals.flatten(1), nbrs.flatten(1))
+
+
+def _knn_torch(
+    features: torch.Tensor, k: int, block_size: int, group: int = _GROUP
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Blocked matmul search using the symmetry of the distances.
 
     Row block ``I`` is compared with the columns ``c >= start(I)`` only: the
-    block serves its own rows and, read column-wise, the later rows, which
-    halves the matrix products. Instead of a ``topk`` over every block, each
-    row keeps only the entries below its running k-th distance, which after
-    the first blocks are few. See :func:`knn` for shapes.
+    tile serves its own rows and, read column-wise, the later rows, which
+    halves the matrix products. Each side is merged by :func:`_merge_tile`
+    with groups of ``group`` candidates. See :func:`knn` for shapes.
     """
     num = features.shape[0]
     device = features.device
     sq_norms = features.pow(2).sum(dim=1)  # (N,)
     features_t = features.t().contiguous()  # (D, N)
     block = min(block_size, num)
-    buffer = torch.empty(block * num, dtype=features.dtype, device=device)
+    pad = lambda size: -(-size // group) * group  # noqa: E731 (round up to a group multiple)
+    buffer = torch.empty(pad(block) * pad(num), dtype=features.dtype, device=device)
     best_val = torch.full((num, k), float("inf"), dtype=features.dtype, device=device)
     best_idx = torch.zeros(num, k, dtype=torch.long, device=device)
     all_rows = torch.arange(num, device=device)
     for start in range(0, num, block):
         stop = min(start + block, num)
         rows, cols = stop - start, num - start
-        # dist[r, c] = |x_r|^2 + |x_c|^2 - 2 x_r.x_c for r in I and c >= start.
-        dist = buffer[: rows * cols].view(rows, cols)
+        # tile[r, c] = |x_r|^2 + |x_c|^2 - 2 x_r.x_c for r in I, c >= start.
+        tile = buffer[: pad(rows) * pad(cols)].view(pad(rows), pad(cols))
+        tile[rows:].fill_(float("inf"))
+        tile[:rows, cols:].fill_(float("inf"))
+        dist = tile[:rows, :cols]
         dist.copy_(sq_norms[start:].unsqueeze(0).expand(rows, cols))
         dist.addmm_(features[start:stop], features_t[:, start:], beta=1.0, alpha=-2.0)
         dist.add_(sq_norms[start:stop].unsqueeze(1))
         local = torch.arange(rows, device=device)
         dist[local, local] = float("-inf")  # self first, before any tie
-        _merge_rows(best_val, best_idx, all_rows[start:stop], dist, start)
+        _merge_tile(best_val, best_idx, all_rows[start:stop], tile[:rows].unflatten(1, (-1, group)), start)
         if stop < num:
-            _merge_rows(best_val, best_idx, all_rows[stop:], dist[:, rows:].t(), start)
+            later = tile.t()[rows:cols].unflatten(1, (-1, group))  # (N - stop, G, group)
+            _merge_tile(best_val, best_idx, all_rows[stop:], later, start)
     best_val[:, 0] = 0.0
     best_val.clamp_(min=0.0)
     return best_val, best_idx

@@ -93,6 +93,7 @@ FRAME_STEP_MIN = 5
 FRAME_STEP_MAX = 60
 BACKGROUND_FRAME_START = 200
 BACKGROUND_FRAME_STEP = 97
+BACKGROUND_BBOX_INDEX = 1
 JPEG_EXTENSION = ".jpg"
 
 # Seeding: stable integer codes (never Python's randomised ``hash``).
@@ -110,6 +111,8 @@ _PURPOSE_BACKGROUND = 6
 
 SUPERSAMPLE = 2
 UINT8_MAX = 255.0
+RGB_CHANNELS = 3
+ALPHA_CHANNEL = 3
 
 CLOTHING_COLOURS: Dict[str, Tuple[int, int, int]] = {
     "black": (25, 25, 28),
@@ -498,7 +501,7 @@ def _rng(seed: int, domain: str, purpose: int, *keys: int) -> np.random.Generato
 
 def _jitter_colour(rng: np.random.Generator, base: Sequence[float], sigma: float) -> Tuple[int, int, int]:
     """Adds Gaussian jitter to an RGB colour and clips it to 0..255."""
-    value = np.clip(np.asarray(base, dtype=np.float64) + rng.normal(0.0, sigma, 3), 0, UINT8_MAX)
+    value = np.clip(np.asarray(base, dtype=np.float64) + rng.normal(0.0, sigma, RGB_CHANNELS), 0, UINT8_MAX)
     return tuple(int(round(v)) for v in value)
 
 
@@ -716,7 +719,7 @@ def _make_camera(rng: np.random.Generator, style: DomainStyle, height: int, widt
         shift=(float(rng.uniform(-CAMERA_SHIFT_MAX, CAMERA_SHIFT_MAX)),
                float(rng.uniform(-CAMERA_SHIFT_MAX, CAMERA_SHIFT_MAX))),
         gain=float(rng.uniform(*style.camera_gain)),
-        cast=(1.0 + rng.uniform(-style.camera_cast, style.camera_cast, 3)).astype(np.float32),
+        cast=(1.0 + rng.uniform(-style.camera_cast, style.camera_cast, RGB_CHANNELS)).astype(np.float32),
         shade=float(rng.uniform(-CAMERA_SHADE_MAX, CAMERA_SHADE_MAX)),
         blur_extra=float(rng.uniform(0.0, CAMERA_BLUR_EXTRA_MAX)),
         panorama=np.clip(panorama, 0, UINT8_MAX).astype(np.float32),
@@ -994,7 +997,7 @@ def _photometric(arr: np.ndarray, cam: _Camera, style: DomainStyle, rng: np.rand
     radius = rng.uniform(*style.blur_radius) + cam.blur_extra
     if radius > 0:
         img = img.filter(ImageFilter.GaussianBlur(radius))
-    out = np.asarray(img, dtype=np.float32) + rng.normal(0.0, style.noise_sigma, (height, width, 3))
+    out = np.asarray(img, dtype=np.float32) + rng.normal(0.0, style.noise_sigma, (height, width, RGB_CHANNELS))
     return np.clip(out, 0, UINT8_MAX).astype(np.uint8)
 
 
@@ -1011,8 +1014,8 @@ def _render(style: DomainStyle, cam: _Camera, person: Optional[_Person], rng: np
             extra = (shift, 0.0) if rng.random() < HALF else (0.0, shift)
         layer = _place_person(_draw_person(person, pose, height, width), cam, style, rng, extra)
         rgba = np.asarray(layer, dtype=np.float32)
-        alpha = rgba[..., 3:4] / UINT8_MAX
-        composite = background * (1.0 - alpha) + rgba[..., :3] * alpha
+        alpha = rgba[..., ALPHA_CHANNEL:ALPHA_CHANNEL + 1] / UINT8_MAX
+        composite = background * (1.0 - alpha) + rgba[..., :RGB_CHANNELS] * alpha
     img = Image.fromarray(np.clip(composite, 0, UINT8_MAX).astype(np.uint8), mode="RGB")
     if rng.random() < style.occlusion_prob:
         _draw_occluder(img, rng)
@@ -1075,9 +1078,9 @@ def _plan_identity(rng: np.random.Generator, domain: str, style: DomainStyle, pi
     return jobs
 
 
-def _plan_domain(domain: str, style: DomainStyle, num_ids: int, images_per_id: int, num_query_ids: int,
-                 num_gallery_only_ids: int, num_background_images: int, seed: int) -> List[_Job]:
-    """Plans every image of a domain (train ids, test ids, gallery-only ids, junk)."""
+def _plan_identities(domain: str, style: DomainStyle, num_ids: int, images_per_id: int, num_query_ids: int,
+                     num_gallery_only_ids: int, seed: int) -> List[_Job]:
+    """Plans the images of all labelled identities: train, test and gallery-only."""
     total = num_ids + num_query_ids + num_gallery_only_ids
     if total > style.max_pid:
         raise ValueError(f"{domain}: {total} identities requested but pids must lie in 1..{style.max_pid}")
@@ -1092,12 +1095,19 @@ def _plan_domain(domain: str, style: DomainStyle, num_ids: int, images_per_id: i
         for pid in group:
             plan_rng = _rng(seed, domain, _PURPOSE_PLAN, int(pid))
             jobs.extend(_plan_identity(plan_rng, domain, style, int(pid), images_per_id, role))
-    bg_rng = _rng(seed, domain, _PURPOSE_BACKGROUND)
-    for k in range(num_background_images):
-        cam = int(bg_rng.integers(1, style.num_cams + 1))
-        seq = int(bg_rng.integers(1, MARKET_NUM_SEQUENCES + 1))
+    return jobs
+
+
+def _plan_background(domain: str, style: DomainStyle, num_images: int, seed: int) -> List[_Job]:
+    """Plans pid-0 junk gallery images with unique frame numbers."""
+    rng = _rng(seed, domain, _PURPOSE_BACKGROUND)
+    jobs = []
+    for k in range(num_images):
+        cam = int(rng.integers(1, style.num_cams + 1))
+        seq = int(rng.integers(1, MARKET_NUM_SEQUENCES + 1))
         frame = BACKGROUND_FRAME_START + k * BACKGROUND_FRAME_STEP
-        jobs.append(_Job(GALLERY_DIR, _filename(domain, BACKGROUND_PID, cam, frame, seq, 1), BACKGROUND_PID, cam, k))
+        name = _filename(domain, BACKGROUND_PID, cam, frame, seq, BACKGROUND_BBOX_INDEX)
+        jobs.append(_Job(GALLERY_DIR, name, BACKGROUND_PID, cam, k))
     return jobs
 
 
@@ -1174,7 +1184,7 @@ def write_domain(
         num_gallery_only_ids = int(round(style.gallery_only_fraction * num_query_ids))
     if num_gallery_only_ids < 0:
         raise ValueError("num_gallery_only_ids must be >= 0")
-    jobs = _plan_domain(domain, style, num_ids, images_per_id, num_query_ids, num_gallery_only_ids, 0, seed)
+    jobs = _plan_identities(domain, style, num_ids, images_per_id, num_query_ids, num_gallery_only_ids, seed)
     if num_background_images is None:
         labelled_gallery = sum(1 for j in jobs if j.split == GALLERY_DIR)
         num_background_images = int(round(style.background_fraction * labelled_gallery))
@@ -1182,9 +1192,7 @@ def write_domain(
         raise ValueError("num_background_images must be >= 0")
     if num_background_images and domain != MARKET:
         raise ValueError("pid-0 background images follow the Market-1501 convention; use domain='market'")
-    if num_background_images:
-        jobs = _plan_domain(domain, style, num_ids, images_per_id, num_query_ids, num_gallery_only_ids,
-                            num_background_images, seed)
+    jobs += _plan_background(domain, style, num_background_images, seed)
 
     folder = domain_dir(root, domain)
     _prepare_folder(folder, overwrite)

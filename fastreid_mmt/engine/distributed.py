@@ -52,3 +52,14 @@ def broadcast_pseudo_labels(result, device):
     dist.broadcast_object_list(payload, src=0)
     labels, centroids, eps = payload[0]
     return PseudoLabels(labels, centroids.to(device), eps)
+
+
+def rewrap_ddp(model):
+    """A fresh ``DistributedDataParallel`` around ``model``'s module: needed after the
+    classifier changed shape (DDP's gradient buckets are sized at construction)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    module = model.module if isinstance(model, DistributedDataParallel) else model
+    on_gpu = any(p.is_cuda for p in module.parameters())
+    return DistributedDataParallel(module, device_ids=[comm.get_local_rank()] if on_gpu else None,
+                                   broadcast_buffers=False)

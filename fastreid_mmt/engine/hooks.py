@@ -1,6 +1,7 @@
 """MMTHook: the pseudo-label refinery inside fast-reid's training loop."""
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -17,7 +18,7 @@ from fastreid.utils.env import seed_all_rng
 from ..clustering.pseudo_labels import compute_pseudo_labels
 from ..data import build_extract_loader, build_pseudo_label_loader
 from ..modeling import ema_momentum, ema_update
-from .distributed import broadcast_pseudo_labels, gather_features
+from .distributed import broadcast_pseudo_labels, gather_features, rewrap_ddp
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,11 @@ class MMTHook(HookBase):
         clustered = time.perf_counter()
         self.eps = result.eps
         self.labels = result.labels
+        self.save_labels(result.labels)
+        num_classes = self.model.num_classes()
         classifiers = self.model.reset_classifiers(result.centroids)
+        if comm.get_world_size() > 1 and self.model.num_classes() != num_classes:
+            self.trainer._trainer.model = rewrap_ddp(self.trainer.model)
         self.reset_optimizer_state(classifiers)
         self.swap_loader(build_pseudo_label_loader(self.cfg, self.target, result.labels, epoch_seed))
         self.log(result, extracted - start, clustered - extracted)
@@ -119,6 +124,14 @@ class MMTHook(HookBase):
         if self.cfg.MMT.CLUSTER.DEVICE == "cpu":
             features = features.cpu()
         return features
+
+    def save_labels(self, labels):
+        """``OUTPUT_DIR/pseudo_labels/epoch_XXX.npy`` (main process): for diagnosis and for
+        comparing runs (e.g. 1 vs several processes)."""
+        if comm.is_main_process() and self.cfg.OUTPUT_DIR:
+            folder = os.path.join(self.cfg.OUTPUT_DIR, "pseudo_labels")
+            os.makedirs(folder, exist_ok=True)
+            np.save(os.path.join(folder, f"epoch_{self.trainer.epoch:03d}.npy"), labels)
 
     def reset_optimizer_state(self, classifiers):
         """Adam moments of a re-initialised classifier are meaningless (and of the wrong shape
