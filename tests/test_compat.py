@@ -182,6 +182,7 @@ def caught(fn, *args, **kwargs):
         return {"error": type(exc).__name__, "message": str(exc),
                 "name": getattr(exc, "name", None), "code": getattr(exc, "code", None)}
     return {"error": None}
+torch.set_num_threads(1)  # as in the tests: see single_torch_thread
 RESULT = {}
 STEPS = %d
 ''' % STEPS
@@ -290,6 +291,20 @@ os.environ["PATH"] = only_make
 RESULT["no_python3"] = caught(ReidEvaluator, get_cfg(), 1)
 RESULT["built_after"] = built()
 '''),
+    # DefaultTrainer.__init__'s own call when comm.get_world_size() > 1, on a CPU model, in
+    # a one-process gloo group (enough for torch to check the arguments)
+    "ddp_on_cpu": ((), _PAST_IMPORT_BREAKS + '''
+import os, tempfile, warnings
+import torch.distributed as dist
+from fastreid.engine import defaults
+dist.init_process_group("gloo", init_method="file://" + os.path.join(tempfile.mkdtemp(), "store"),
+                        rank=0, world_size=1)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # broadcast_buffers is deprecated
+    RESULT["wrap"] = caught(defaults.DistributedDataParallel, torch.nn.Linear(4, 1), device_ids=[0],
+                            broadcast_buffers=False)
+dist.destroy_process_group()
+'''),
 }
 
 
@@ -345,6 +360,16 @@ def unpatched(tmp_path_factory):
 
 def unpatched_result(unpatched, name):
     return unpatched.result(name)
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread():
+    """One intra-op thread: the tiny models here train several times faster (and burn far
+    less CPU) than with threads spinning on 2 shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_every_shim_is_applied_once_and_has_a_test_here():
@@ -553,7 +578,7 @@ def test_amp_without_cuda__patched_warns_and_trains_in_fp32():
     before = snapshot(baseline)
     losses = train_steps(baseline, optimizer, param_wrapper, 2, trainer_cls=lambda *args: trainer)
     assert "backbone.conv1.weight" in changed_parameters(baseline, before)
-    assert losses[1] < losses[0]
+    assert losses[1] < losses[0], losses
 
 
 # ------------------------------------------------------------------------------------------
@@ -612,6 +637,36 @@ def test_rank_cython_compile__patched_no_exit_and_python_ranking_is_right(tmp_pa
     assert results["Rank-1"] == pytest.approx(50.0)
     assert results["Rank-5"] == pytest.approx(100.0)
     assert results["metric"] == pytest.approx((75.0 + 50.0) / 2)
+
+
+# ------------------------------------------------------------------------------------------
+# DistributedDataParallel around a CPU model
+# ------------------------------------------------------------------------------------------
+def test_ddp_on_cpu__break_still_exists_unpatched(unpatched):
+    result = unpatched_result(unpatched, "ddp_on_cpu")
+    assert result["wrap"]["error"] == "ValueError", result["wrap"]
+    assert "device_ids" in result["wrap"]["message"]
+
+
+def test_ddp_on_cpu__patched_wraps_and_trains(tmp_path):
+    import torch.distributed as dist
+    from fastreid.engine import defaults
+
+    assert not dist.is_initialized()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        model = TinyRegressor()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # broadcast_buffers is deprecated
+            wrapped = defaults.DistributedDataParallel(model, device_ids=[0], broadcast_buffers=False)
+        assert isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
+        assert wrapped.device_ids is None and wrapped.module is model
+        before = snapshot(model)
+        losses = train_steps(wrapped, torch.optim.SGD(wrapped.parameters(), lr=0.05), None, STEPS)
+        assert changed_parameters(model, before) == ["fc.bias", "fc.weight"]
+        assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
+    finally:
+        dist.destroy_process_group()
 
 
 # ------------------------------------------------------------------------------------------

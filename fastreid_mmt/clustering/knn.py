@@ -60,14 +60,19 @@ def _keep_smallest(
 
 
 def _merge_tile(
-    best_val: torch.Tensor, best_idx: torch.Tensor, targets: torch.Tensor, grouped: torch.Tensor, offset: int
+    best_val: torch.Tensor,
+    best_idx: torch.Tensor,
+    targets: torch.Tensor,
+    grouped: torch.Tensor,
+    group_min: torch.Tensor,
+    offset: int,
 ) -> None:
     """Merges a tile of distances into the running k nearest neighbours.
 
     Rows whose running k-th distance is still infinite take a dense ``topk``.
-    The others first compare the minimum of each group of candidates with
-    their k-th distance (one cheap reduction) and only gather the groups
-    that can improve it, which after the first blocks are few.
+    The others compare the minimum of each group of candidates with their
+    k-th distance and only gather the groups, then the entries, that can
+    improve it: after the first blocks these are few.
 
     Args:
         best_val: (N, k) running smallest distances per row, ascending.
@@ -75,10 +80,11 @@ def _merge_tile(
         targets: (T,) int64 global rows served by the tile.
         grouped: (T, G, g) distances (any strides) to the candidates
             ``offset .. offset + G * g``; padding entries are ``+inf``.
+        group_min: (T, G) minimum of ``grouped`` over its last dimension.
         offset: global index of the first candidate.
     """
     k = best_val.shape[1]
-    num_targets, num_groups, group = grouped.shape
+    num_targets, _, group = grouped.shape
     device = grouped.device
     bound = best_val[targets, k - 1]
     dense = torch.isinf(bound)
@@ -87,20 +93,23 @@ def _merge_tile(
         vals, pos = sub.topk(min(k, sub.shape[1]), dim=1, largest=False, sorted=True)
         _keep_smallest(best_val, best_idx, targets[dense], vals, pos + offset)
         bound = bound.masked_fill(dense, float("-inf"))  # merged already
-    hit_t, hit_g = (grouped.amin(dim=2) < bound.unsqueeze(1)).nonzero(as_tuple=True)
+    hit_t, hit_g = (group_min < bound.unsqueeze(1)).nonzero(as_tuple=True)
     if hit_t.numel() == 0:
         return
-    counts = torch.bincount(hit_t, minlength=num_targets)
-    slot = torch.arange(hit_t.numel(), device=device) - (counts.cumsum(0) - counts)[hit_t]
+    vals = grouped[hit_t, hit_g]  # (H, g)
+    hit, member = (vals < bound[hit_t].unsqueeze(1)).nonzero(as_tuple=True)
+    cand_t = hit_t[hit]  # non-decreasing
+    counts = torch.bincount(cand_t, minlength=num_targets)
+    slot = torch.arange(cand_t.numel(), device=device) - (counts.cumsum(0) - counts)[cand_t]
     touched = counts.nonzero().flatten()
     remap = torch.empty_like(counts)
     remap[touched] = torch.arange(touched.numel(), device=device)
     width = int(counts.max())
-    vals = torch.full((touched.numel(), width, group), float("inf"), dtype=grouped.dtype, device=device)
-    nbrs = torch.zeros(touched.numel(), width, group, dtype=torch.long, device=device)
-    vals[remap[hit_t], slot] = grouped[hit_t, hit_g]
-    nbrs[remap[hit_t], slot] = (hit_g * group + offset).unsqueeze(1) + torch.arange(group, device=device)
-    _keep_smallest(best_val, best_idx, targets[touched], vals.flatten(1), nbrs.flatten(1))
+    new_val = torch.full((touched.numel(), width), float("inf"), dtype=grouped.dtype, device=device)
+    new_idx = torch.zeros(touched.numel(), width, dtype=torch.long, device=device)
+    new_val[remap[cand_t], slot] = vals[hit, member]
+    new_idx[remap[cand_t], slot] = hit_g[hit] * group + member + offset
+    _keep_smallest(best_val, best_idx, targets[touched], new_val, new_idx)
 
 
 def _knn_torch(
@@ -136,10 +145,13 @@ def _knn_torch(
         dist.add_(sq_norms[start:stop].unsqueeze(1))
         local = torch.arange(rows, device=device)
         dist[local, local] = float("-inf")  # self first, before any tie
-        _merge_tile(best_val, best_idx, all_rows[start:stop], tile[:rows].unflatten(1, (-1, group)), start)
+        own = tile[:rows].unflatten(1, (-1, group))  # (rows, G, group)
+        _merge_tile(best_val, best_idx, all_rows[start:stop], own, own.amin(dim=2), start)
         if stop < num:
-            later = tile.t()[rows:cols].unflatten(1, (-1, group))  # (N - stop, G, group)
-            _merge_tile(best_val, best_idx, all_rows[stop:], later, start)
+            later = tile.t()[rows:cols].unflatten(1, (-1, group))  # (N - stop, G', group)
+            # Reduce in the tile's memory order, then transpose the small result.
+            later_min = tile.unflatten(0, (-1, group)).amin(dim=1).t()[rows:cols]
+            _merge_tile(best_val, best_idx, all_rows[stop:], later, later_min, start)
     best_val[:, 0] = 0.0
     best_val.clamp_(min=0.0)
     return best_val, best_idx

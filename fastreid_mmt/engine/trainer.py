@@ -9,6 +9,7 @@ from fastreid.utils import comm
 from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
 
 from ..data import load_target_set
+from .checkpoint import make_checkpointer_atomic
 from .hooks import MMTHook, unwrap
 from ..data.target_bn import TargetBNLoader
 
@@ -72,6 +73,7 @@ class MMTTrainer(DefaultTrainer):
         ]
 
     def build_hooks(self):
+        make_checkpointer_atomic(self)
         seed = self.cfg.SEED if self.cfg.SEED >= 0 else _UNSEEDED_BASE
         self.mmt_hook = MMTHook(self.cfg, self.data_loader.dataset, seed)
         self.checkpointer.checkpointables["mmt_hook"] = self.mmt_hook
@@ -112,3 +114,7 @@ class SourceTrainer(DefaultTrainer):
         if not cfg.PRETRAIN.TARGET_BN_DATASETS:
             return source
         return TargetBNLoader(cfg, source)
+
+    def build_hooks(self):
+        make_checkpointer_atomic(self)
+        return super().build_hooks()
