@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Export one mean net of an MMT checkpoint as a plain fast-reid ``Baseline`` checkpoint and
+YAML, loadable by fast-reid without this plugin.
+
+    python tools/export_model.py --config-file configs/MMT/market.yml \
+        --weights logs/mmt/duke2market/model_final.pth --output exported/ [--net mean_net2]
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+import fastreid_mmt  # noqa: E402,F401
+from fastreid.modeling import build_model  # noqa: E402
+from fastreid.utils.checkpoint import Checkpointer  # noqa: E402
+
+from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
+from fastreid_mmt.modeling.meta_arch.mmt import CLASSIFIER_KEY  # noqa: E402
+
+# Nodes this plugin adds to fast-reid's config; plain fast-reid rejects unknown keys.
+PLUGIN_KEYS = ("MMT", "PRETRAIN", "SEED")
+EXPORTABLE = ("mean_net1", "mean_net2")
+
+
+def export(cfg, weights, output, net_name):
+    """Write ``output/model_final.pth`` and ``output/config.yaml``. Returns their paths."""
+    if net_name not in EXPORTABLE:
+        raise ValueError(f"--net must be one of {EXPORTABLE} (one network per exported model), got {net_name!r}")
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights: checkpoint not found: {weights}")
+    model = build_model(cfg)
+    Checkpointer(model).load(weights)
+    net = getattr(model, net_name)
+    state = net.state_dict()
+    plain = cfg.clone()
+    plain.defrost()
+    plain.MODEL.META_ARCHITECTURE = cfg.MMT.BASE_ARCH
+    plain.MODEL.HEADS.NUM_CLASSES = int(state[CLASSIFIER_KEY].shape[0])
+    plain.MODEL.WEIGHTS = os.path.abspath(os.path.join(output, "model_final.pth"))
+    plain.MODEL.BACKBONE.PRETRAIN = False
+    for key in PLUGIN_KEYS:
+        plain.pop(key, None)
+    os.makedirs(output, exist_ok=True)
+    torch.save({"model": state}, plain.MODEL.WEIGHTS)
+    cfg_path = os.path.join(output, "config.yaml")
+    with open(cfg_path, "w") as f:
+        f.write(plain.dump())
+    return plain.MODEL.WEIGHTS, cfg_path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--weights", required=True, help="an MMT checkpoint")
+    parser.add_argument("--output", required=True, help="folder for model_final.pth and config.yaml")
+    parser.add_argument("--net", default=None, help="mean_net1 or mean_net2 (default: MMT.TEST_NET)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    args = parser.parse_args()
+    cfg = build_cfg(args.config_file, args.opts)
+    for path in export(cfg, args.weights, args.output, args.net or cfg.MMT.TEST_NET):
+        print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
