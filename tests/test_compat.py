@@ -1,14 +1,12 @@
 """The fast-reid 1.4.0 compatibility shims (``fastreid_mmt/compat.py``), one section per shim.
 
-For each shim: (a) the break still exists in *unpatched* fast-reid, shown in a fresh
-interpreter that imports fastreid without ever importing ``fastreid_mmt`` (so the day an
-upgrade fixes a break, its test says so and the shim can go), and (b) the patched path works
-in this process, where ``conftest.py`` has imported ``fastreid_mmt``.
+For each shim: (a) the break still exists in *unpatched* fast-reid, shown in a fresh process
+that imports fastreid without ever importing ``fastreid_mmt`` (so the day an upgrade fixes a
+break, its test says so and the shim can go), and (b) the patched path works in this process,
+where ``conftest.py`` has imported ``fastreid_mmt``.
 
-The unpatched interpreters are slow to start (torch + torchvision + fast-reid take seconds
-each), so the ``unpatched`` fixture starts all of them at once, in the background, the first
-time a test asks for one; each test then waits for its own. A script reports what happened
-as one ``RESULT {json}`` line and the assertions stay here, in the tests.
+The unpatched checks run in the background (see ``_FORKING_RUNNER``), started the first time a
+test asks for one; each test waits for its own check's JSON report and asserts on it here.
 
 Last: fast-reid's ``Checkpointer`` under torch's weights-only ``torch.load`` default (no
 shim needed: the test shows the round trip works and why).
@@ -24,6 +22,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 
 import numpy as np
@@ -127,11 +126,12 @@ def tiny_batches():
 # ------------------------------------------------------------------------------------------
 # Every check below runs in a process of its own that never imported fastreid or
 # fastreid_mmt. A fresh Python spends seconds of CPU importing torch, torchvision,
-# scikit-learn and faiss, too much seven times over on 2 cores. So one fresh interpreter
+# scikit-learn and faiss: too much, once per check, on 2 cores. So one fresh interpreter
 # (``subprocess.Popen([sys.executable, "-c", _FORKING_RUNNER, ...])``) imports those
 # third-party libraries, never fastreid, then forks one child per check: each child imports
 # fastreid from scratch (a tenth of a second), runs its check and reports ``RESULT`` as JSON
-# through a pipe. The assertions stay in the tests.
+# through a pipe; the runner writes it to ``<check>.json`` as soon as it is done, so a test
+# waits only for its own check. The assertions stay in the tests.
 _FORKING_RUNNER = r'''
 import json, os, sys, traceback
 import numpy, PIL.Image, sklearn.metrics, torch, torchvision  # fast-reid's heavy imports
@@ -142,7 +142,6 @@ except ImportError:
 assert not any(m.split(".")[0] in ("fastreid", "fastreid_mmt") for m in sys.modules)
 with open(sys.argv[1]) as f:
     checks = json.load(f)
-results = {}
 for name, source in checks.items():
     sys.stdout.flush()
     sys.stderr.flush()
@@ -166,9 +165,11 @@ for name, source in checks.items():
     with os.fdopen(read_end) as pipe:
         text = pipe.read()
     status = os.waitpid(pid, 0)[1]
-    results[name] = json.loads(text) if text else {"traceback": "the check's process died: wait status %d" % status}
-with open(sys.argv[2], "w") as f:
-    json.dump(results, f)
+    if not text:
+        text = json.dumps({"traceback": "the check's process died: wait status %d" % status})
+    with open(os.path.join(sys.argv[2], name + ".json.tmp"), "w") as f:
+        f.write(text)
+    os.replace(os.path.join(sys.argv[2], name + ".json.tmp"), os.path.join(sys.argv[2], name + ".json"))
 '''
 
 _CHECK_HEAD = '''
@@ -272,7 +273,7 @@ package = os.path.dirname(rank_cylib.__file__)
 def built():
     return sorted(f for f in os.listdir(package) if f.endswith((".so", ".pyd", ".c")))
 make = shutil.which("make")
-work = tempfile.mkdtemp(prefix="unpatched-rank-")
+work = tempfile.mkdtemp(prefix="rank-", dir=os.getcwd())  # the runner's pytest tmp folder
 os.chdir(work)
 empty, only_make = os.path.join(work, "empty"), os.path.join(work, "only-make")
 os.mkdir(empty)
@@ -297,8 +298,8 @@ RESULT["built_after"] = built()
 import os, tempfile, warnings
 import torch.distributed as dist
 from fastreid.engine import defaults
-dist.init_process_group("gloo", init_method="file://" + os.path.join(tempfile.mkdtemp(), "store"),
-                        rank=0, world_size=1)
+store = os.path.join(tempfile.mkdtemp(dir=os.getcwd()), "store")  # in the runner's pytest tmp folder
+dist.init_process_group("gloo", init_method="file://" + store, rank=0, world_size=1)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # broadcast_buffers is deprecated
     RESULT["wrap"] = caught(defaults.DistributedDataParallel, torch.nn.Linear(4, 1), device_ids=[0],
@@ -314,40 +315,48 @@ def _check_source(helpers, body):
 
 
 class _UnpatchedRun:
-    """The forking runner, started in the background; ``result(name)`` waits for it."""
+    """The forking runner, started in the background; ``result(name)`` waits for one check."""
 
     def __init__(self, work):
         self.work = work
         checks = {name: _check_source(helpers, body) for name, (helpers, body) in _UNPATCHED.items()}
         (work / "checks.json").write_text(json.dumps(checks))
+        (work / "results").mkdir()
         self.stdout, self.stderr = open(work / "stdout.txt", "w"), open(work / "stderr.txt", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _FORKING_RUNNER, str(work / "checks.json"), str(work / "results.json")],
+            [sys.executable, "-c", _FORKING_RUNNER, str(work / "checks.json"), str(work / "results")],
             cwd=str(work), env=dict(os.environ), stdout=self.stdout, stderr=self.stderr)
-        self.results = None
 
     def output(self):
         return "{}\n{}".format((self.work / "stdout.txt").read_text()[-3000:],
                                (self.work / "stderr.txt").read_text()[-6000:])
 
-    def result(self, name):
-        if self.results is None:
-            returncode = self.proc.wait(timeout=300)
-            self.stdout.close()
-            self.stderr.close()
-            assert returncode == 0, f"the unpatched runner failed (rc {returncode}):\n{self.output()}"
-            self.results = json.loads((self.work / "results.json").read_text())
-        report = self.results[name]
+    def result(self, name, timeout=300):
+        path = self.work / "results" / f"{name}.json"
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self.proc.poll() is not None and not path.exists():
+                pytest.fail(f"the unpatched runner ended (rc {self.proc.returncode}) without a result "
+                            f"for {name!r}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no result for unpatched check {name!r} after {timeout} s:\n{self.output()}")
+            time.sleep(0.05)
+        report = json.loads(path.read_text())
         assert "result" in report, f"unpatched check {name!r} raised:\n{report['traceback']}\n{self.output()}"
         assert report["fastreid_mmt_imported"] is False, f"unpatched check {name!r} imported fastreid_mmt"
         return report["result"]
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.stdout.close()
-        self.stderr.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.stdout.close()
+            self.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -662,7 +671,8 @@ def test_ddp_on_cpu__patched_wraps_and_trains(tmp_path):
         assert isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
         assert wrapped.device_ids is None and wrapped.module is model
         before = snapshot(model)
-        losses = train_steps(wrapped, torch.optim.SGD(wrapped.parameters(), lr=0.05), None, STEPS)
+        losses = train_steps(wrapped, torch.optim.SGD(wrapped.parameters(), lr=0.05), None, STEPS,
+                             batches=tiny_batches())
         assert changed_parameters(model, before) == ["fc.bias", "fc.weight"]
         assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
     finally:
