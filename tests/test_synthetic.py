@@ -162,6 +162,9 @@ def test_invalid_arguments(tmp_path):
         synthetic.write_domain(str(tmp_path), "duke", num_ids=1, num_query_ids=1, num_background_images=1)
     with pytest.raises(ValueError):
         synthetic.write_pair(str(tmp_path), source="market", target="market")
+    with pytest.raises(ValueError, match="1501"):
+        synthetic.write_pair(str(tmp_path / "budget"), num_ids_target=synthetic.DOMAIN_STYLES["market"].max_pid)
+    assert not (tmp_path / "budget").exists()  # checked before the source domain is written
 
 
 def _load_cli():

@@ -18,11 +18,17 @@ The steps follow the reference exactly:
 6. ``m(i, j) = sum_l min(V[i, l], V[j, l])`` and
    ``d(i, j) = max(0, 1 - m / (2 - m))``.
 
-Steps 1-4 run on the features' device; steps 5-6 use scipy on the CPU. The
-sum of minima enumerates ``(i, l, j)`` triples with ``j >= i`` through the
-columns of ``V``, reduces duplicate ``(i, j)`` keys with scipy's counting-sort
+The heavy dense math (the k-NN search of step 1 and the distances of step 4,
+a sampled dense-dense product) runs on the features' device. The set
+bookkeeping is sparse algebra with scipy on the CPU: reciprocity is
+``A * A.T``, the intersection sizes of step 3 are ``R @ R_half.T`` read on the
+pattern of ``R``, query expansion is a sparse averaging product. The sum of
+minima enumerates ``(i, l, j)`` triples with ``j >= i`` through the columns of
+``V``, reduces duplicate ``(i, j)`` keys with scipy's counting-sort
 conversions, then mirrors the upper triangle.
 """
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,98 +39,103 @@ from .knn import knn
 __all__ = ["jaccard_distance"]
 
 
-def _reciprocal_mask(rank: torch.Tensor, width: int, block_size: int) -> torch.Tensor:
+def _neighbour_matrix(rank: np.ndarray, mask: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
+    """CSR matrix with ``out[i, rank[i, a]] = values[i, a]`` where ``mask[i, a]``.
+
+    Args:
+        rank: (N, w) int64 neighbour indices (no repeats within a row).
+        mask: (N, w) bool entries to keep.
+        values: (N, w) values to store (non-zero).
+
+    Returns:
+        (N, N) CSR matrix, indices unsorted.
+    """
+    num, width = mask.shape
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
+    return sp.csr_matrix((values[mask], rank[:, :width][mask], indptr), shape=(num, num))
+
+
+def _reciprocal_mask(rank: np.ndarray, width: int) -> np.ndarray:
     """Marks the k-reciprocal neighbours among the first ``width`` of each row.
 
     Args:
         rank: (N, K) int64 neighbour indices, self first.
         width: ``k + 1``; clipped to ``K`` as in the reference's slicing.
-        block_size: rows per block.
 
     Returns:
         (N, min(width, K)) bool: ``out[i, a]`` iff ``i`` is among the first
         ``min(width, K)`` neighbours of ``rank[i, a]``.
     """
     num = rank.shape[0]
-    fwd = rank[:, : min(width, rank.shape[1])]
-    out = torch.empty(fwd.shape, dtype=torch.bool, device=rank.device)
-    for start in range(0, num, block_size):
-        stop = min(start + block_size, num)
-        back = fwd[fwd[start:stop]]  # (B, w, w)
-        self_ids = torch.arange(start, stop, device=rank.device).view(-1, 1, 1)
-        out[start:stop] = (back == self_ids).any(dim=2)
+    width = min(width, rank.shape[1])
+    every = np.ones((num, width), dtype=bool)
+    slot = np.broadcast_to(np.arange(1, width + 1, dtype=np.int32), (num, width))
+    forward = _neighbour_matrix(rank, every, slot)  # forward[i, j] = 1 + position of j
+    backward = _neighbour_matrix(rank, every, np.ones((num, width), dtype=np.int32)).T
+    both = forward.multiply(backward).tocsr()  # keeps the slot where j -> i too
+    out = np.zeros((num, width), dtype=bool)
+    out[np.repeat(np.arange(num), np.diff(both.indptr)), both.data - 1] = True
     return out
 
 
-def _expansion_pairs(
-    rank: torch.Tensor, recip: torch.Tensor, recip_half: torch.Tensor, block_size: int
-) -> torch.Tensor:
-    """Sorted flat keys ``i * N + e`` of the expansion sets ``E(i)``.
+def _expansion_pattern(rank: np.ndarray, recip: np.ndarray, recip_half: np.ndarray) -> sp.csr_matrix:
+    """Sparsity pattern of the expansion sets ``E(i)``.
 
     Args:
         rank: (N, K) int64 neighbour indices.
-        recip: (N, K) bool reciprocal mask for ``k = k1``.
-        recip_half: (N, Kh) bool reciprocal mask for ``k = round(k1 / 2)``.
-        block_size: rows per block.
+        recip: (N, K) bool reciprocal mask for ``k = k1``: the sets ``R(i)``.
+        recip_half: (N, Kh) bool mask for ``k = round(k1 / 2)``: ``R_half``.
 
     Returns:
-        (P,) int64 keys, ascending and unique (so grouped by row ``i``).
+        (N, N) CSR whose row ``i`` stores ``E(i)``, sorted indices.
     """
-    num, width = recip.shape
-    width_half = recip_half.shape[1]
-    rank_half = rank[:, :width_half]
+    own = _neighbour_matrix(rank, recip, np.ones(recip.shape, dtype=np.float32))
+    half = _neighbour_matrix(rank, recip_half, np.ones(recip_half.shape, dtype=np.float32))
+    # inter[i, c] = |R(i) & R_half(c)|, kept for the candidates c in R(i).
+    inter = own.multiply(own @ half.T.tocsr()).tocsr()
+    rows = np.repeat(np.arange(rank.shape[0]), np.diff(inter.indptr))
+    size = np.diff(half.indptr)[inter.indices].astype(np.float64)
     two_thirds = 2.0 / 3.0  # the reference's float threshold, in float64
-    keys = []
-    for start in range(0, num, block_size):
-        stop = min(start + block_size, num)
-        rows = stop - start
-        cand = rank[start:stop, :width]  # (B, K)
-        cand_ok = recip[start:stop]  # (B, K)
-        own = torch.where(cand_ok, cand, torch.full_like(cand, -1))  # R(i), padded
-        half_ok = recip_half[cand]  # (B, K, Kh)
-        half = torch.where(half_ok, rank_half[cand], torch.full_like(half_ok, -2, dtype=rank.dtype))
-        own_sorted = own.sort(dim=1).values
-        flat = half.view(rows, width * width_half)
-        pos = torch.searchsorted(own_sorted, flat).clamp_(max=width - 1)
-        hits = (own_sorted.gather(1, pos) == flat).view(rows, width, width_half)
-        inter = hits.sum(dim=2).double()
-        size = half_ok.sum(dim=2).double()
-        grow = cand_ok & (inter > two_thirds * size)  # (B, K)
-        base = torch.arange(start, stop, device=rank.device).unsqueeze(1) * num
-        k_own = (base + cand)[cand_ok]
-        take = half_ok & grow.unsqueeze(2)
-        k_half = (base.unsqueeze(2) + half)[take]
-        keys.append(torch.unique(torch.cat([k_own, k_half])))
-    return torch.cat(keys)
+    grow = inter.data > two_thirds * size
+    chosen = sp.csr_matrix(
+        (np.ones(int(grow.sum()), dtype=np.float32), (rows[grow], inter.indices[grow])), shape=own.shape
+    )
+    pattern = (own + chosen @ half).tocsr()  # R(i) united with the chosen R_half(c)
+    pattern.sort_indices()
+    return pattern
 
 
-def _softmax_weights(
-    features: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, chunk_elems: int
-) -> torch.Tensor:
+def _softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix) -> np.ndarray:
     """Row-wise softmax of negative squared distances over a sparse pattern.
 
     Args:
-        features: (N, D) float32.
-        rows: (P,) int64 row of each pair, grouped by row.
-        cols: (P,) int64 column of each pair.
-        chunk_elems: gathered floats per chunk, bounds the temporary memory.
+        features: (N, D) float32, on CPU or CUDA.
+        pattern: (N, N) CSR pattern with sorted indices.
 
     Returns:
-        (P,) float32 weights, summing to one over each row.
+        (P,) float32 weights in the pattern's order, one per stored entry,
+        summing to one over each row.
     """
-    num, dim = features.shape
+    num = features.shape[0]
+    device = features.device
+    indptr = torch.from_numpy(pattern.indptr.astype(np.int64)).to(device)
+    cols = torch.from_numpy(pattern.indices.astype(np.int64)).to(device)
+    rows = torch.repeat_interleave(torch.arange(num, device=device), indptr.diff())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        sampled = torch.sparse_csr_tensor(
+            indptr, cols, torch.zeros(cols.numel(), dtype=features.dtype, device=device),
+            size=(num, num), check_invariants=False,
+        )
+        # Sampled dense-dense product: x_i . x_e on the pattern only.
+        dots = torch.sparse.sampled_addmm(sampled, features, features.t(), beta=0.0).values()
     sq_norms = features.pow(2).sum(dim=1)
-    dots = torch.empty(rows.shape[0], dtype=features.dtype, device=features.device)
-    step = max(1, chunk_elems // max(dim, 1))
-    for start in range(0, rows.shape[0], step):
-        stop = start + step
-        dots[start:stop] = (features[rows[start:stop]] * features[cols[start:stop]]).sum(dim=1)
     neg = -(sq_norms[rows] + sq_norms[cols] - 2.0 * dots)
-    row_max = torch.full((num,), float("-inf"), dtype=neg.dtype, device=neg.device)
+    row_max = torch.full((num,), float("-inf"), dtype=neg.dtype, device=device)
     row_max.scatter_reduce_(0, rows, neg, reduce="amax")
     expo = torch.exp(neg - row_max[rows])
-    row_sum = torch.zeros(num, dtype=neg.dtype, device=neg.device).index_add_(0, rows, expo)
-    return expo / row_sum[rows]
+    row_sum = torch.zeros(num, dtype=neg.dtype, device=device).index_add_(0, rows, expo)
+    return (expo / row_sum[rows]).cpu().numpy()
 
 
 def _upper_min_sums(v: sp.csr_matrix, triple_budget: int) -> sp.csr_matrix:
@@ -215,8 +226,7 @@ def jaccard_distance(
     k2: int = 6,
     block_size: int = 1024,
     knn_backend: str = "torch",
-    chunk_elems: int = 1 << 22,
-    triple_budget: int = 1 << 23,
+    triple_budget: int = 1 << 22,
 ) -> sp.csr_matrix:
     """Sparse k-reciprocal Jaccard distance between all rows of ``features``.
 
@@ -224,9 +234,8 @@ def jaccard_distance(
         features: (N, D) float tensor on CPU or CUDA; used in float32.
         k1: neighbourhood size of the k-reciprocal sets, ``1 <= k1 <= N``.
         k2: query-expansion size, ``1 <= k2 <= k1``.
-        block_size: rows per block in the k-NN and the neighbour-set steps.
+        block_size: rows per block in the k-NN search.
         knn_backend: ``"torch"`` or ``"faiss"``, passed to :func:`knn`.
-        chunk_elems: floats gathered per chunk when computing the weights.
         triple_budget: ``(i, l, j)`` triples per block in the sum of minima;
             bounds the temporary memory (about 40 bytes per triple).
 
@@ -252,21 +261,13 @@ def jaccard_distance(
 
     _, rank = knn(features, k1, block_size=block_size, backend=knn_backend)
     k_half = int(np.around(k1 / 2))
-    recip = _reciprocal_mask(rank, k1 + 1, block_size)
-    recip_half = _reciprocal_mask(rank, k_half + 1, block_size)
-    keys = _expansion_pairs(rank, recip, recip_half, block_size)
-    rows, cols = keys // num, keys % num
-    weights = _softmax_weights(features, rows, cols, chunk_elems)
-
-    row_counts = torch.bincount(rows, minlength=num).cpu().numpy()
-    indptr = np.concatenate([[0], np.cumsum(row_counts)])
-    index_type = np.int32 if keys.numel() < np.iinfo(np.int32).max else np.int64
-    v = sp.csr_matrix(
-        (weights.cpu().numpy(), cols.cpu().numpy().astype(index_type), indptr.astype(index_type)),
-        shape=(num, num),
-    )
+    rank = rank.cpu().numpy()
+    recip = _reciprocal_mask(rank, k1 + 1)
+    recip_half = _reciprocal_mask(rank, k_half + 1)
+    v = _expansion_pattern(rank, recip, recip_half)
+    v.data = _softmax_weights(features, v)
     if k2 > 1:
-        first = rank[:, :k2].cpu().numpy().ravel()
+        first = rank[:, :k2].ravel()
         expand = sp.csr_matrix(
             (np.ones(first.size, dtype=np.float32), first, np.arange(0, first.size + 1, k2)),
             shape=(num, num),

@@ -5,8 +5,8 @@ computes one block of rows against the later points at a time with a matrix
 product (the distance matrix being symmetric, the block serves the later rows
 too) and keeps, per row, the entries below its running k-th distance. The
 peak extra memory is a few ``block_size x N`` buffers; an ``N x N`` matrix is
-never built. The
-``"faiss"`` backend uses ``faiss.IndexFlatL2`` (on a GPU when faiss sees one).
+never built. The ``"faiss"`` backend uses ``faiss.IndexFlatL2`` (on a GPU when
+faiss sees one).
 
 Every row starts with the point itself at distance 0, whatever the ties: this
 is the convention of the k-reciprocal re-ranking code, which assumes that a
@@ -89,7 +89,8 @@ def _merge_tile(
     bound = best_val[targets, k - 1]
     dense = torch.isinf(bound)
     if bool(dense.any()):
-        sub = grouped[dense].flatten(1)
+        # A transposed tile is copied to rows first: topk and masks are slow on it.
+        sub = grouped.flatten(1).contiguous() if bool(dense.all()) else grouped[dense].flatten(1)
         vals, pos = sub.topk(min(k, sub.shape[1]), dim=1, largest=False, sorted=True)
         _keep_smallest(best_val, best_idx, targets[dense], vals, pos + offset)
         bound = bound.masked_fill(dense, float("-inf"))  # merged already
@@ -127,7 +128,7 @@ def _knn_torch(
     sq_norms = features.pow(2).sum(dim=1)  # (N,)
     features_t = features.t().contiguous()  # (D, N)
     block = min(block_size, num)
-    pad = lambda size: -(-size // group) * group  # noqa: E731 (round up to a group multiple)
+    pad = lambda size: -(-size // group) * group  # noqa: E731 (rounds up to a multiple of group)
     buffer = torch.empty(pad(block) * pad(num), dtype=features.dtype, device=device)
     best_val = torch.full((num, k), float("inf"), dtype=features.dtype, device=device)
     best_idx = torch.zeros(num, k, dtype=torch.long, device=device)
@@ -194,9 +195,10 @@ def knn(
     Args:
         features: (N, D) float tensor on CPU or CUDA; converted to float32.
         k: number of neighbours per row, self included, ``1 <= k <= N``.
-        block_size: number of query rows per ``(block_size, N)`` score block
-            (``"torch"`` backend only).
-        backend: ``"torch"`` (blocked matmul + topk on the tensor's device) or
+        block_size: rows per ``(block_size, N)`` distance tile (``"torch"``
+            backend only); the tile and its temporaries take a few times
+            ``4 * block_size * N`` bytes.
+        backend: ``"torch"`` (blocked matmul on the tensor's device) or
             ``"faiss"`` (``IndexFlatL2``, GPU index when faiss sees a GPU).
 
     Returns:

@@ -531,15 +531,15 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: Tupl
 
 
 def _check_root(root: str) -> None:
-    """Rejects roots whose path would confuse fast-reid's (pid, camid) regex."""
-    for candidate in (root, os.path.abspath(root)):
-        match = FASTREID_PATH_PATTERN.search(candidate)
-        if match:
-            raise ValueError(
-                f"root {root!r} contains {match.group(0)!r}, which fast-reid's regex "
-                f"{FASTREID_PATH_PATTERN.pattern!r} would read as a (pid, camera) pair; "
-                "choose a root path without '<digits>_c<digit>'"
-            )
+    """Rejects roots whose (absolute) path would confuse fast-reid's (pid, camid) regex."""
+    path = os.path.abspath(root)
+    match = FASTREID_PATH_PATTERN.search(path)
+    if match:
+        raise ValueError(
+            f"root {path!r} contains {match.group(0)!r}, which fast-reid's regex "
+            f"`{FASTREID_PATH_PATTERN.pattern}` (applied to the full image path) would read as a "
+            "(pid, camera) pair; choose a root path without '<digits>_c<digit>'"
+        )
 
 
 def domain_dir(root: str, domain: str) -> str:
@@ -1082,8 +1082,7 @@ def _plan_identities(domain: str, style: DomainStyle, num_ids: int, images_per_i
                      num_gallery_only_ids: int, seed: int) -> List[_Job]:
     """Plans the images of all labelled identities: train, test and gallery-only."""
     total = num_ids + num_query_ids + num_gallery_only_ids
-    if total > style.max_pid:
-        raise ValueError(f"{domain}: {total} identities requested but pids must lie in 1..{style.max_pid}")
+    _check_pid_budget(style, total)
     pids = _rng(seed, domain, _PURPOSE_LAYOUT).choice(np.arange(1, style.max_pid + 1), size=total, replace=False)
     groups = (
         ("train", np.sort(pids[:num_ids])),
@@ -1149,7 +1148,8 @@ def write_domain(
 
     Args:
         root: Data-set root (the ``root`` argument of fast-reid's dataset classes).
-            Must not contain ``<digits>_c<digit>``, which fast-reid would misparse.
+            Its absolute path must not contain ``<digits>_c<digit>``, which
+            fast-reid would misparse.
         domain: ``"market"`` (6 cameras, pids <= 1501) or ``"duke"`` (8 cameras).
         num_ids: Number of training identities.
         images_per_id: Images per identity (train, test and gallery-only alike), >= 2.
@@ -1167,9 +1167,12 @@ def write_domain(
             raising.
 
     Returns:
-        Counts: ``domain``, ``dataset_dir``, ``num_cams``, ``{train,query,gallery}_images``,
-        ``{train,query,gallery}_ids`` (labelled ids, pid 0 excluded),
-        ``{train,query,gallery}_cams`` and ``background_images``.
+        Counts: ``domain``, ``dataset_dir``, ``num_cams``;
+        ``{train,query,gallery}_images``: all files in the split folder, i.e. what
+        fast-reid loads (``gallery_images`` includes the pid-0 background images);
+        ``{train,query,gallery}_ids``: labelled ids (pid 0 excluded, so fast-reid
+        counts one more gallery id when there are background images);
+        ``{train,query,gallery}_cams``; ``background_images``.
 
     Raises:
         ValueError: On an unknown domain, invalid sizes, too many identities, a
@@ -1181,9 +1184,10 @@ def write_domain(
     _validate(num_ids, images_per_id, num_query_ids, height, width, seed)
     _check_root(root)
     if num_gallery_only_ids is None:
-        num_gallery_only_ids = int(round(style.gallery_only_fraction * num_query_ids))
+        num_gallery_only_ids = _default_gallery_only_ids(style, num_query_ids)
     if num_gallery_only_ids < 0:
         raise ValueError("num_gallery_only_ids must be >= 0")
+    _check_pid_budget(style, num_ids + num_query_ids + num_gallery_only_ids)
     jobs = _plan_identities(domain, style, num_ids, images_per_id, num_query_ids, num_gallery_only_ids, seed)
     if num_background_images is None:
         labelled_gallery = sum(1 for j in jobs if j.split == GALLERY_DIR)
@@ -1266,6 +1270,8 @@ def write_pair(
     settings = ((source, num_ids_source, num_query_ids_source), (target, num_ids_target, num_query_ids_target))
     for domain, num_ids, num_query_ids in settings:
         _validate(num_ids, images_per_id, num_query_ids, height, width, seed)
+        style = _style(domain)
+        _check_pid_budget(style, num_ids + num_query_ids + _default_gallery_only_ids(style, num_query_ids))
     counts = {}
     for role, (domain, num_ids, num_query_ids) in zip(("source", "target"), settings):
         counts[role] = write_domain(root, domain, num_ids=num_ids, images_per_id=images_per_id,
@@ -1284,6 +1290,17 @@ def _validate(num_ids: int, images_per_id: int, num_query_ids: int, height: int,
         raise ValueError(f"image size must be at least {MIN_HEIGHT}x{MIN_WIDTH} (height x width)")
     if seed < 0:
         raise ValueError("seed must be >= 0")
+
+
+def _default_gallery_only_ids(style: DomainStyle, num_query_ids: int) -> int:
+    """Default number of gallery-only distractor identities of a domain."""
+    return int(round(style.gallery_only_fraction * num_query_ids))
+
+
+def _check_pid_budget(style: DomainStyle, total_ids: int) -> None:
+    """Raises ValueError if ``total_ids`` distinct pids do not fit the domain's pid range."""
+    if total_ids > style.max_pid:
+        raise ValueError(f"{style.name}: {total_ids} identities requested but pids must lie in 1..{style.max_pid}")
 
 
 def _refuse_non_empty(folder: str) -> None:

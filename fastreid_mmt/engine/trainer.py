@@ -1,12 +1,13 @@
 """Trainers: fast-reid's ``DefaultTrainer`` with MMT's builders (never its loop)."""
 
+import json
 import logging
 import os
 
 from fastreid.data import build_reid_train_loader
 from fastreid.engine import DefaultTrainer
 from fastreid.utils import comm
-from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
+from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter, get_event_storage
 
 from ..data import load_target_set
 from .checkpoint import make_checkpointer_atomic
@@ -17,6 +18,46 @@ logger = logging.getLogger(__name__)
 
 # Base seed used when cfg.SEED is -1 (a random run still needs a per-epoch offset).
 _UNSEEDED_BASE = 0
+
+
+class KeyedJSONWriter(JSONWriter):
+    """fast-reid's ``JSONWriter``, but it remembers the last iteration written *per scalar*.
+
+    fast-reid's writer skips every scalar whose iteration is not newer than the last line it
+    wrote. Evaluation results (put in ``after_epoch`` at the epoch's last iteration, which
+    ``PeriodicWriter`` has often just written, and always for the final epoch) and the MMT
+    pseudo-label statistics (put in ``before_epoch``, at the previous epoch's last iteration)
+    were therefore silently missing from ``metrics.json``.
+    """
+
+    def __init__(self, json_file, window_size=20):
+        super().__init__(json_file, window_size)
+        self._written = {}
+
+    def write(self):
+        storage = get_event_storage()
+        to_save = {}
+        for key, (value, itr) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if itr <= self._written.get(key, -1):
+                continue
+            self._written[key] = itr
+            to_save.setdefault(itr, {})[key] = value
+        for itr in sorted(to_save):
+            self._file_handle.write(json.dumps(dict(to_save[itr], iteration=itr), sort_keys=True) + "\n")
+        self._file_handle.flush()
+        try:
+            os.fsync(self._file_handle.fileno())
+        except (AttributeError, OSError):
+            pass
+
+
+def build_default_writers(cfg, max_iter):
+    """Console, ``metrics.json`` (every scalar, see :class:`KeyedJSONWriter`) and TensorBoard."""
+    return [
+        CommonMetricPrinter(max_iter),
+        KeyedJSONWriter(os.path.join(cfg.OUTPUT_DIR, "metrics.json")),
+        TensorboardXWriter(cfg.OUTPUT_DIR),
+    ]
 
 
 class PendingPseudoLabels:
@@ -65,12 +106,7 @@ class MMTTrainer(DefaultTrainer):
         return super().build_lr_scheduler(cfg, optimizer, cfg.MMT.ITERS_PER_EPOCH)
 
     def build_writers(self):
-        max_iter = self.cfg.SOLVER.MAX_EPOCH * self.cfg.MMT.ITERS_PER_EPOCH
-        return [
-            CommonMetricPrinter(max_iter),
-            JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, "metrics.json")),
-            TensorboardXWriter(self.cfg.OUTPUT_DIR),
-        ]
+        return build_default_writers(self.cfg, self.cfg.SOLVER.MAX_EPOCH * self.cfg.MMT.ITERS_PER_EPOCH)
 
     def build_hooks(self):
         make_checkpointer_atomic(self)
@@ -107,6 +143,9 @@ def check_mmt_config(cfg):
 class SourceTrainer(DefaultTrainer):
     """Supervised source pre-training (``SourceBaseline``): fast-reid's loop and loader, plus
     a target batch per step for BN adaptation when ``PRETRAIN.TARGET_BN_DATASETS`` is set."""
+
+    def build_writers(self):
+        return build_default_writers(self.cfg, self.max_iter)
 
     @classmethod
     def build_train_loader(cls, cfg):
