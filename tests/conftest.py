@@ -5,7 +5,11 @@ import tempfile
 
 # fast-reid reads FASTREID_DATASETS once, when fastreid.data.build is imported: point it at a
 # per-session folder before anything imports fastreid.
-os.environ.setdefault("FASTREID_DATASETS", tempfile.mkdtemp(prefix="fastreid-mmt-data-"))
+# (no random name: fast-reid's id regex ``([-\d]+)_c(\d)`` runs on the full path, and a random
+# suffix could contain such a run)
+_DATA = os.path.join(tempfile.gettempdir(), f"fastreid-mmt-data-pid{os.getpid()}")
+os.makedirs(_DATA, exist_ok=True)
+os.environ.setdefault("FASTREID_DATASETS", _DATA)
 
 import pytest  # noqa: E402
 
