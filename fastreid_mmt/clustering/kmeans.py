@@ -166,7 +166,7 @@ def kmeans(
     num_iters: int = 20,
     backend: str = "auto",
     block_size: int = 4096,
-    init_oversample: int = 8,
+    init_oversample: int = 4,
     init_trials: int = 0,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """K-means clustering of the rows of ``features``.
@@ -179,8 +179,9 @@ def kmeans(
         backend: ``"faiss"``, ``"torch"`` or ``"auto"``: faiss when it can be
             imported, unless the features are on CUDA and faiss has no GPU.
         block_size: rows per distance block (``"torch"`` backend).
-        init_oversample: k-means++ runs on ``init_oversample * K`` random rows
-            rows; its ``M x M`` distance matrix takes ``4 M^2`` bytes.
+        init_oversample: k-means++ runs on ``M = init_oversample * K``
+            random rows (at most N); its ``M x M`` distance matrix takes
+            ``4 M^2`` bytes.
         init_trials: greedy k-means++ candidates per seed; ``0`` picks
             ``2 + int(log(K))``.
 
