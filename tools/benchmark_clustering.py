@@ -1,18 +1,12 @@
 #!/usr/bin/env python
 """Benchmark of fastreid_mmt.clustering against fast-reid's dense reference.
 
-Every case runs in a fresh subprocess, one after the other, so that times and
-memory are not polluted by the other cases. A case generates its features
+Every case runs alone in a fresh subprocess. It generates its features
 (untimed), records its resident set size, resets the kernel's peak-RSS mark
-(``/proc/self/clear_refs``), runs the timed pipeline, and reports:
-
-* ``time``: wall-clock seconds of the pipeline;
-* ``peak RSS``: the process's peak resident memory during the pipeline
-  (``VmHWM``), interpreter, torch and features included;
-* ``growth``: that peak minus the resident memory just before the pipeline,
-  i.e. what the pipeline itself added at its worst moment.
-
-Cases:
+(``/proc/self/clear_refs``), runs the timed pipeline and reports the wall and
+CPU seconds, the peak resident memory during the pipeline (``VmHWM``,
+interpreter, torch and features included) and its growth over the resident
+memory just before the pipeline. Cases:
 
 (a) k-reciprocal Jaccard distance + MMT's eps rule + DBSCAN, ours (sparse)
     and fast-reid's dense ``compute_jaccard_distance(search_option=3)`` with
@@ -23,10 +17,7 @@ Cases:
 (c) ``kmeans`` (faiss and torch backends) against scikit-learn ``KMeans``
     (``n_init=1``, capped ``max_iter``), NMI against the generating labels.
 
-Usage::
-
-    python tools/benchmark_clustering.py            # full run (minutes)
-    python tools/benchmark_clustering.py --quick    # small smoke run
+Usage: ``python tools/benchmark_clustering.py [--quick]`` (``--quick``: small sizes).
 """
 
 import argparse
@@ -43,25 +34,12 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-FULL = {
-    "jaccard_sizes": [2000, 8000],
-    "jaccard_dim": 2048,
-    "large_size": 50000,
-    "large_dim": 256,
-    "kmeans_size": 12936,
-    "kmeans_dim": 2048,
-    "kmeans_clusters": 500,
-}
-QUICK = {
-    "jaccard_sizes": [500, 1000],
-    "jaccard_dim": 256,
-    "large_size": 5000,
-    "large_dim": 64,
-    "kmeans_size": 2000,
-    "kmeans_dim": 256,
-    "kmeans_clusters": 50,
-}
-GOALS = {"speedup": 20.0, "ari": 0.99, "large_time": 60.0, "large_mem_gb": 2.0, "kmeans_time": 5.0, "nmi": 0.9}
+FULL = dict(jaccard_sizes=[2000, 8000], jaccard_dim=2048, large_size=50000, large_dim=256,
+            kmeans_size=12936, kmeans_dim=2048, kmeans_clusters=500)
+QUICK = dict(jaccard_sizes=[500, 1000], jaccard_dim=256, large_size=5000, large_dim=64,
+             kmeans_size=2000, kmeans_dim=256, kmeans_clusters=50)
+GOALS = dict(speedup=20.0, speedup_size=8000, ari=0.99, large_time=60.0, large_mem_gb=2.0,
+             kmeans_time=5.0, nmi=0.9)
 
 
 # --------------------------------------------------------------- features
@@ -93,10 +71,7 @@ def make_features(num, dim, num_ids=None, per_id=8, ids_per_group=8, id_scale=0.
 
 def _status_kb(field):
     with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+        return next((int(line.split()[1]) for line in handle if line.startswith(field + ":")), 0)
 
 
 def _reset_peak():
@@ -203,6 +178,11 @@ def _met(flag):
     return "yes" if flag else "**no**"
 
 
+def _cost(row):
+    """Time, CPU, peak RSS and growth cells of a table row."""
+    return f"{row['seconds']:.2f} | {row['cpu_seconds']:.1f} | {row['peak_mb']:.0f} | {row['growth_mb']:.0f}"
+
+
 def machine_description():
     import faiss
     import scipy
@@ -250,12 +230,13 @@ def main():
             rows_a.append((num, dense, ours, ari_own, ari_shared))
         large = run_child("ours", sizes["large_size"], sizes["large_dim"], None, out_dir)
         k = sizes["kmeans_clusters"]
+        km_size, km_dim = sizes["kmeans_size"], sizes["kmeans_dim"]
         km_rows = [
-            ("ours, faiss backend", run_child("kmeans", sizes["kmeans_size"], sizes["kmeans_dim"], [k, "faiss"], out_dir)),
-            ("ours, torch backend", run_child("kmeans", sizes["kmeans_size"], sizes["kmeans_dim"], [k, "torch"], out_dir)),
+            ("ours, faiss backend", run_child("kmeans", km_size, km_dim, [k, "faiss"], out_dir)),
+            ("ours, torch backend", run_child("kmeans", km_size, km_dim, [k, "torch"], out_dir)),
             (
                 f"scikit-learn KMeans(n_init=1, max_iter={args.sklearn_max_iter})",
-                run_child("sklearn", sizes["kmeans_size"], sizes["kmeans_dim"], [k, args.sklearn_max_iter], out_dir),
+                run_child("sklearn", km_size, km_dim, [k, args.sklearn_max_iter], out_dir),
             ),
         ]
     load_end = os.getloadavg()
@@ -272,42 +253,44 @@ def main():
         "memory of the process during the pipeline (interpreter, torch and features included); growth: that peak "
         "minus the resident memory just before the pipeline. Each row ran alone in a fresh process.\n"
     )
-    lines.append(f"(a) Jaccard (k1=30, k2=6) + eps rule (rho=1.6e-3) + DBSCAN (min_samples=4), {sizes['jaccard_dim']}-d\n")
-    lines.append("| N | pipeline | time (s) | CPU (s) | peak RSS (MB) | growth (MB) | stored / row | eps | clusters | outliers |")
+    cost = "time (s) | CPU (s) | peak RSS (MB) | growth (MB)"
+    lines.append(
+        f"(a) Jaccard (k1=30, k2=6) + eps rule (rho=1.6e-3) + DBSCAN (min_samples=4), {sizes['jaccard_dim']}-d\n"
+    )
+    lines.append(f"| N | pipeline | {cost} | stored / row | eps | clusters | outliers |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for num, dense, ours, _, _ in rows_a:
-        lines.append(
-            f"| {num:,} | fast-reid dense | {dense['seconds']:.2f} | {dense['cpu_seconds']:.1f} | {dense['peak_mb']:.0f} | {dense['growth_mb']:.0f} "
-            f"| {num:,} | {dense['eps']:.4f} | {dense['clusters']} | {dense['outliers']} |"
-        )
-        lines.append(
-            f"| {num:,} | ours, sparse | {ours['seconds']:.2f} | {ours['cpu_seconds']:.1f} | {ours['peak_mb']:.0f} | {ours['growth_mb']:.0f} "
-            f"| {ours['nnz_per_row']:.0f} | {ours['eps']:.4f} | {ours['clusters']} | {ours['outliers']} |"
-        )
+        for name, row, stored in (("fast-reid dense", dense, f"{num:,}"), ("ours, sparse", ours, None)):
+            stored = stored or f"{row['nnz_per_row']:.0f}"
+            lines.append(
+                f"| {num:,} | {name} | {_cost(row)} | {stored} | {row['eps']:.4f} | {row['clusters']} "
+                f"| {row['outliers']} |"
+            )
     lines.append("")
-    lines.append("| N | speed-up | ARI, own eps each | ARI, reference eps for both | goals: >= 20x at 8,000, ARI >= 0.99 |")
+    lines.append(
+        "| N | speed-up | ARI, own eps each | ARI, reference eps for both | goals: >= 20x at 8,000, ARI >= 0.99 |"
+    )
     lines.append("|---|---|---|---|---|")
     for num, dense, ours, ari_own, ari_shared in rows_a:
         speedup = dense["seconds"] / ours["seconds"]
-        goal = (speedup >= GOALS["speedup"] or num != max(sizes["jaccard_sizes"])) and ari_own >= GOALS["ari"]
+        goal = (speedup >= GOALS["speedup"] or num != GOALS["speedup_size"]) and ari_own >= GOALS["ari"]
         lines.append(f"| {num:,} | {speedup:.1f}x | {ari_own:.4f} | {ari_shared:.4f} | {_met(goal)} |")
     lines.append("")
-    lines.append(f"(b) Ours alone, N = {large['num']:,}, {large['dim']}-d (the dense code would need several N x N arrays)\n")
-    lines.append("| time (s) | CPU (s) | peak RSS (MB) | growth (MB) | stored / row | clusters | goals: < 60 s, < 2 GB |")
+    lines.append(
+        f"(b) Ours alone, N = {large['num']:,}, {large['dim']}-d (the dense code would need several N x N arrays)\n"
+    )
+    lines.append(f"| {cost} | stored / row | clusters | goals: < 60 s, < 2 GB |")
     lines.append("|---|---|---|---|---|---|---|")
     ok = large["seconds"] < GOALS["large_time"] and large["peak_mb"] < GOALS["large_mem_gb"] * 1024
-    lines.append(
-        f"| {large['seconds']:.2f} | {large['cpu_seconds']:.1f} | {large['peak_mb']:.0f} | {large['growth_mb']:.0f} | {large['nnz_per_row']:.0f} "
-        f"| {large['clusters']} | {_met(ok)} |"
-    )
+    lines.append(f"| {_cost(large)} | {large['nnz_per_row']:.0f} | {large['clusters']} | {_met(ok)} |")
     lines.append("")
-    lines.append(f"(c) k-means, N = {sizes['kmeans_size']:,}, {sizes['kmeans_dim']}-d, K = {k} (K generating identities)\n")
-    lines.append("| method | time (s) | CPU (s) | peak RSS (MB) | NMI vs generating labels | goals: < 5 s, NMI >= 0.9 |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append(f"(c) k-means, N = {km_size:,}, {km_dim}-d, K = {k} (K generating identities)\n")
+    lines.append(f"| method | {cost} | NMI vs generating labels | goals: < 5 s, NMI >= 0.9 |")
+    lines.append("|---|---|---|---|---|---|---|")
     for name, row in km_rows:
         ok = row["seconds"] < GOALS["kmeans_time"] and row["nmi"] >= GOALS["nmi"]
         verdict = _met(ok) if row["case"] == "kmeans" else "(baseline)"
-        lines.append(f"| {name} | {row['seconds']:.2f} | {row['cpu_seconds']:.1f} | {row['peak_mb']:.0f} | {row['nmi']:.4f} | {verdict} |")
+        lines.append(f"| {name} | {_cost(row)} | {row['nmi']:.4f} | {verdict} |")
     print("\n".join(lines))
 
 

@@ -44,9 +44,13 @@ def _csr_sorted_by_value(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n
     Returns:
         (N, N) CSR matrix.
     """
-    # Non-negative float32 values order like their bit patterns read as ints.
-    bits = vals.astype(np.float32).view(np.int32).astype(np.int64)
-    order = np.argsort((rows.astype(np.int64) << 32) | bits, kind="stable")
+    if vals.dtype == np.float32:
+        # Non-negative float32 values order like their bit patterns read as
+        # ints (adding +0.0 turns a -0.0 into +0.0).
+        bits = (vals + np.float32(0.0)).view(np.int32).astype(np.int64)
+        order = np.argsort((rows.astype(np.int64) << 32) | bits, kind="stable")
+    else:
+        order = np.lexsort((vals, rows))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=num))])
     return sp.csr_matrix((vals[order], cols[order], indptr), shape=(num, num))
 
@@ -104,6 +108,10 @@ def auto_eps(dist: sp.spmatrix, rho: float = 1.6e-3, absent_value: float = 1.0) 
     The reference takes the strict upper triangle of the dense matrix, keeps
     its non-zero entries (absent pairs count, with value ``absent_value``),
     sorts them and returns the mean of the ``round(rho * count)`` smallest.
+    This reproduces it exactly for a given matrix; note that the rule jumps
+    when a distance moves between exactly 0 (dropped) and a tiny positive
+    value (kept), so rounding-level differences between two matrices can
+    move eps by more than their values differ.
 
     Args:
         dist: (N, N) scipy sparse distance matrix, explicit zeros kept,
