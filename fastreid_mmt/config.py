@@ -41,6 +41,13 @@ def add_mmt_config(cfg):
     # Forward the mean nets in train mode (batch BN statistics, running stats updated by their
     # own forwards), as the reference does. False: eval-mode teachers. Paper: True.
     _C.MMT.MEAN_NET_TRAIN_MODE = True
+    # Images per batch-norm batch in training: each process forwards its batch in chunks of
+    # this many images (losses still see the whole batch), so BN statistics do not depend on
+    # the number of GPUs. Paper: 16 (64 images on 4 GPUs). 0: the whole per-process batch.
+    _C.MMT.IMS_PER_BN = 16
+    # Store the networks and inputs channels-last (faster convolutions with AMP on recent
+    # GPUs; see BENCHMARKS.md). Not in the paper. Default: False.
+    _C.MMT.CHANNELS_LAST = False
     # Iterations per epoch (one clustering per epoch). Paper: 400.
     _C.MMT.ITERS_PER_EPOCH = 400
     # Reset Adam's moments at every epoch (the reference rebuilds its optimizer every epoch;
@@ -49,6 +56,9 @@ def add_mmt_config(cfg):
     # Network(s) whose BN feature is evaluated and exported: "mean_net1", "mean_net2" or
     # "mean" (average of both mean nets' features). The paper reports the better mean net.
     _C.MMT.TEST_NET = "mean_net1"
+    # Target images are decoded once at start; an unreadable or corrupt file stops the run
+    # naming it (False), or is left out of training with a warning naming it (True).
+    _C.MMT.SKIP_UNREADABLE_IMAGES = False
 
     _C.MMT.CLUSTER = CN()
     # "kmeans" (the paper) or "dbscan" (reference-code variant on the Jaccard distance).
@@ -79,4 +89,6 @@ def add_mmt_config(cfg):
     # Datasets whose training images are forwarded (no loss, no labels) at every source
     # pre-training step so BN statistics move toward the target. Empty: off. Reference: target.
     _C.PRETRAIN.TARGET_BN_DATASETS = []
+    # Images per batch-norm batch in source pre-training (see MMT.IMS_PER_BN). Reference: 16.
+    _C.PRETRAIN.IMS_PER_BN = 16
     return cfg

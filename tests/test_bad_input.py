@@ -1,5 +1,9 @@
 """Bad input fails fast with a message naming the problem."""
 
+import logging
+import os
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +11,8 @@ import torch
 from fastreid.modeling import build_model
 
 from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
-from fastreid_mmt.data import CameraAwarePKSampler
+from fastreid_mmt.data import CameraAwarePKSampler, TargetImages, load_target_set
+from fastreid_mmt.data.checks import DatasetError, check_datasets
 from fastreid_mmt.engine.setup import build_cfg
 
 from .conftest import REPO, save_source_checkpoints, small_mmt_cfg
@@ -65,11 +70,76 @@ def test_pretrain_without_local_weights_is_explained():
         build_cfg(f"{REPO}/configs/Pretrain/duke.yml")
 
 
-def test_missing_dataset_folder_is_named(tmp_path, monkeypatch):
+MARKET = "Market-1501-v15.09.15"
+
+
+@pytest.fixture
+def market_copy(tiny_data, tmp_path, monkeypatch):
+    """A private copy of the tiny Market-layout target, made fast-reid's dataset root."""
     import fastreid.data.build as fastreid_build
 
-    from fastreid_mmt.data import load_target_set
+    root = tmp_path / "datasets"
+    shutil.copytree(os.path.join(tiny_data, MARKET), root / MARKET)
+    monkeypatch.setattr(fastreid_build, "_root", str(root))
+    return root
 
-    monkeypatch.setattr(fastreid_build, "_root", str(tmp_path / "empty"))
-    with pytest.raises(RuntimeError, match="empty"):
-        load_target_set(small_mmt_cfg(DATASETS__NAMES=("Market1501",)))
+
+def _target_cfg(**overrides):
+    return small_mmt_cfg(DATASETS__NAMES=("Market1501",), DATASETS__TESTS=("Market1501",), **overrides)
+
+
+def test_missing_or_empty_dataset_folder_is_named(market_copy):
+    shutil.rmtree(market_copy / MARKET / "bounding_box_train")
+    with pytest.raises(DatasetError, match="bounding_box_train.*is not found.*FASTREID_DATASETS"):
+        check_datasets(_target_cfg(), str(market_copy))
+    (market_copy / MARKET / "bounding_box_train").mkdir()
+    with pytest.raises(DatasetError, match="train split .*Market-1501-v15.09.15/bounding_box_train. holds no image"):
+        load_target_set(_target_cfg())
+
+
+def test_unparsable_file_name_is_named(market_copy):
+    first = sorted((market_copy / MARKET / "bounding_box_train").iterdir())[0]
+    shutil.copy(first, first.parent / "holiday_photo.jpg")
+    with pytest.raises(DatasetError, match=r"(?s)1 image file name.*<pid>_c<camera>.*holiday_photo\.jpg"):
+        check_datasets(_target_cfg(), str(market_copy))
+
+
+def test_corrupt_target_jpeg_stops_naming_it_or_is_skipped_with_warning(market_copy, caplog):
+    files = sorted((market_copy / MARKET / "bounding_box_train").iterdir())
+    files[3].write_bytes(files[3].read_bytes()[:200])  # truncated JPEG
+    files[5].write_bytes(b"not an image at all")
+    with pytest.raises(DatasetError, match=rf"(?s)2 unreadable.*{files[3].name}.*{files[5].name}.*SKIP_UNREADABLE_IMAGES"):
+        load_target_set(_target_cfg())
+    with caplog.at_level(logging.WARNING):
+        target = load_target_set(_target_cfg(MMT__SKIP_UNREADABLE_IMAGES=True))
+    assert len(target) == len(files) - 2
+    assert str(files[3]) not in target.img_paths and str(files[0]) in target.img_paths
+    assert files[5].name in caplog.text
+    # A file that breaks after the start is named too (fast-reid's reader does not say which).
+    files[0].write_bytes(b"broken later")
+    with pytest.raises(OSError, match=f"cannot read target image .*{files[0].name}"):
+        TargetImages([str(files[0])], [0])[0]
+
+
+def test_nan_loss_names_the_term_and_iteration(tiny_data, tmp_path):
+    from fastreid.engine.train_loop import HookBase
+
+    from fastreid_mmt.engine import MMTTrainer
+    from fastreid_mmt.engine.hooks import unwrap
+
+    class PoisonTeacher(HookBase):
+        """Makes mean_net2's classifier NaN before iteration 2: only net1's soft CE breaks."""
+
+        def before_step(self):
+            if self.trainer.iter == 2:
+                dict(unwrap(self.trainer.model).mean_net2.named_parameters())["heads.weight"].data.fill_(float("nan"))
+
+    paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
+    cfg = _target_cfg(MMT__ITERS_PER_EPOCH=4, SOLVER__MAX_EPOCH=1, MMT__CLUSTER__NUM_CLUSTERS=12, SEED=0,
+                      OUTPUT_DIR=str(tmp_path / "out"), MMT__INIT_WEIGHTS=paths)
+    trainer = MMTTrainer(cfg)
+    trainer.register_hooks([PoisonTeacher()])
+    trainer.resume_or_load(resume=False)
+    with pytest.raises(FloatingPointError, match=r"iteration 2 \(epoch 0\): loss_soft_ce = nan\.") as err:
+        trainer.train()
+    assert "loss_ce" not in str(err.value).split("\n")[0].replace("loss_soft_ce", "")

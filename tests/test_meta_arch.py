@@ -134,3 +134,58 @@ def test_reset_classifiers_follows_cluster_count(mmt_cfg):
 def test_unknown_test_net_is_rejected():
     with pytest.raises(ValueError, match="MMT.TEST_NET"):
         build_model(small_mmt_cfg(MMT__TEST_NET="student"))
+
+
+def _bn_running_means(net):
+    return [m.running_mean.clone() for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+def test_ims_per_bn_forwards_in_chunks_like_data_parallel():
+    """MMT.IMS_PER_BN 8 on a batch of 16: each half is normalised with its own statistics
+    (as two GPUs with 8 images each), and the losses see the whole batch."""
+    batch = _batch(n=16, ids=4)
+    torch.manual_seed(0)
+    chunked = build_model(small_mmt_cfg(MMT__IMS_PER_BN=8))
+    whole = build_model(small_mmt_cfg(MMT__IMS_PER_BN=0))
+    whole.load_state_dict(chunked.state_dict())
+    chunked.train(), whole.train()
+    x = chunked.preprocess(batch["images"])
+    out = chunked._run(chunked.net1, x, batch["targets"])
+    halves = [whole._run(whole.net1, h, t) for h, t in zip(x.split(8), batch["targets"].split(8))]
+    torch.testing.assert_close(out["features"], torch.cat([h["features"] for h in halves]))
+    assert out["features"].shape[0] == 16
+    full = whole._run(whole.net1, x, batch["targets"])
+    assert not torch.allclose(full["features"], out["features"], atol=1e-4)  # BN statistics differ
+
+
+def test_ims_per_bn_must_divide_the_per_process_batch():
+    from fastreid_mmt.engine.trainer import check_ims_per_bn
+
+    with pytest.raises(ValueError, match=r"MMT.IMS_PER_BN \(16\) must divide .* = 24"):
+        check_ims_per_bn(small_mmt_cfg(SOLVER__IMS_PER_BATCH=24), 16, "MMT.IMS_PER_BN")
+    check_ims_per_bn(small_mmt_cfg(SOLVER__IMS_PER_BATCH=64), 16, "MMT.IMS_PER_BN")
+    check_ims_per_bn(small_mmt_cfg(SOLVER__IMS_PER_BATCH=8), 16, "MMT.IMS_PER_BN")  # smaller: a warning
+
+
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_mean_net_train_mode_decides_whose_bn_statistics_teach(train_mode):
+    model = build_model(small_mmt_cfg(MMT__MEAN_NET_TRAIN_MODE=train_mode))
+    model.train()
+    before = _bn_running_means(model.mean_net1)
+    with EventStorage():
+        model(_batch())
+    after = _bn_running_means(model.mean_net1)
+    moved = any(not torch.equal(a, b) for a, b in zip(before, after))
+    assert moved == train_mode
+    assert model.mean_net1.training  # eval mode was temporary
+
+
+def test_channels_last_gives_the_same_features():
+    torch.manual_seed(0)
+    plain = build_model(small_mmt_cfg())
+    fast = build_model(small_mmt_cfg(MMT__CHANNELS_LAST=True))
+    fast.load_state_dict(plain.state_dict())
+    assert fast.net1.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    plain.eval(), fast.eval()
+    images = _batch()["images"]
+    torch.testing.assert_close(fast(images), plain(images), atol=1e-4, rtol=1e-4)

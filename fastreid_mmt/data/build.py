@@ -10,10 +10,10 @@ from fastreid.data import build as fastreid_build
 from fastreid.data import samplers
 from fastreid.data.build import fast_batch_collator
 from fastreid.data.data_utils import DataLoaderX
-from fastreid.data.datasets import DATASET_REGISTRY
 from fastreid.data.transforms import build_transforms
 from fastreid.utils import comm
 
+from .checks import build_dataset, filter_unreadable
 from .sampler import CameraAwarePKSampler
 from .two_view import TargetImages, TwoViewDataset
 
@@ -44,15 +44,21 @@ def _index(values):
 
 
 def load_target_set(cfg):
-    """Read the training split of ``cfg.DATASETS.NAMES`` with fast-reid's dataset classes."""
+    """Read the training split of ``cfg.DATASETS.NAMES`` with fast-reid's dataset classes.
+
+    Every image is decoded once here: an unreadable file stops the run naming it, or is left
+    out with a warning when ``MMT.SKIP_UNREADABLE_IMAGES`` is set.
+    """
     items = []
     for name in cfg.DATASETS.NAMES:
-        data = DATASET_REGISTRY.get(name)(root=dataset_root())
+        data = build_dataset(name, dataset_root(), require_train=True)
         if comm.is_main_process():
             data.show_train()
         items.extend(data.train)
+    items = [items[i] for i in filter_unreadable([item[0] for item in items], cfg.MMT.SKIP_UNREADABLE_IMAGES)]
     if not items:
-        raise ValueError(f"DATASETS.NAMES {tuple(cfg.DATASETS.NAMES)}: no training image under {dataset_root()}")
+        raise ValueError(f"DATASETS.NAMES {tuple(cfg.DATASETS.NAMES)}: no readable training image under "
+                         f"{dataset_root()}")
     paths = [item[0] for item in items]
     return TargetSet(paths, _index([item[2] for item in items]), _index([item[1] for item in items]))
 

@@ -26,7 +26,10 @@ class TargetImages(Dataset):
         return len(self.img_paths)
 
     def _load(self, index):
-        return read_image(self.img_paths[index])
+        try:
+            return read_image(self.img_paths[index])
+        except Exception as err:  # name the file (PIL's messages often do not)
+            raise OSError(f"cannot read target image {self.img_paths[index]}: {err}") from err
 
     def __getitem__(self, index):
         img = self._load(index)

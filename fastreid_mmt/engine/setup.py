@@ -1,6 +1,7 @@
 """Config setup shared by ``tools/train_net.py`` and the tests."""
 
 import logging
+import os
 import warnings
 
 import torch
@@ -12,6 +13,8 @@ from fastreid.utils.env import seed_all_rng
 from fastreid.utils.logger import setup_logger
 
 from ..config import add_mmt_config
+from ..data import dataset_root
+from ..data.checks import check_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +48,30 @@ def resolve_device(cfg):
         cfg.MODEL.DEVICE = "cpu"
 
 
+def check_init_weights(cfg, args):
+    """An MMT run that starts fresh needs its two source checkpoints: check they exist before
+    anything is written (their content is checked when they are loaded)."""
+    if cfg.MODEL.META_ARCHITECTURE != "MMT" or args.eval_only or cfg.MODEL.WEIGHTS:
+        return
+    if args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
+        return
+    paths = list(cfg.MMT.INIT_WEIGHTS)
+    if len(paths) != 2:
+        raise ValueError(f"MMT.INIT_WEIGHTS must be two checkpoint paths (source pre-training with two seeds), "
+                         f"got {paths!r}")
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"MMT.INIT_WEIGHTS: checkpoint not found: {', '.join(missing)} (run the source "
+                                f"pre-training first, see README 'Recipe')")
+
+
 def setup(args):
-    """Build, freeze and log the config of a run; seed every RNG from ``SEED`` (when >= 0)."""
+    """Check the inputs, then build, freeze and log the config of a run; seed every RNG from
+    ``SEED`` (when >= 0). Bad input fails here, before ``OUTPUT_DIR`` is touched."""
     cfg = build_cfg(args.config_file, args.opts)
     cfg.freeze()
+    check_init_weights(cfg, args)
+    check_datasets(cfg, dataset_root())
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="fastreid_mmt")
     if cfg.SEED >= 0:

@@ -4,6 +4,8 @@ import json
 import logging
 import os
 
+import torch
+
 from fastreid.data import build_reid_train_loader
 from fastreid.engine import DefaultTrainer
 from fastreid.utils import comm
@@ -93,6 +95,19 @@ class MMTTrainer(DefaultTrainer):
         super().__init__(cfg)
         self.iters_per_epoch = cfg.MMT.ITERS_PER_EPOCH
         self.max_iter = self.max_epoch * self.iters_per_epoch
+        log_ims_per_bn(cfg, cfg.MMT.IMS_PER_BN, "MMT.IMS_PER_BN")
+
+    def run_step(self):
+        try:
+            super().run_step()
+        except FloatingPointError as err:
+            losses = unwrap(self.model).last_losses
+            bad = [f"{k} = {v.item()}" for k, v in losses.items() if not torch.isfinite(v).all()]
+            raise FloatingPointError(
+                f"MMT: non-finite loss at iteration {self.iter} (epoch {self.epoch}): {', '.join(bad) or err}. "
+                f"The weights are those before this step and the last checkpoint in {self.cfg.OUTPUT_DIR!r} is "
+                f"intact: lower SOLVER.BASE_LR, check MMT.INIT_WEIGHTS, or turn SOLVER.AMP.ENABLED off, then "
+                f"--resume") from err
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -138,11 +153,41 @@ def check_mmt_config(cfg):
                          f"{comm.get_world_size()} processes")
     if cfg.TEST.EVAL_PERIOD <= 0:
         raise ValueError("TEST.EVAL_PERIOD must be >= 1 (epochs); fast-reid's EvalHook divides by it")
+    check_ims_per_bn(cfg, cfg.MMT.IMS_PER_BN, "MMT.IMS_PER_BN")
+
+
+def check_ims_per_bn(cfg, ims_per_bn, key):
+    """The per-process batch must split into whole BN chunks of ``ims_per_bn`` images."""
+    per_process = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
+    if ims_per_bn < 0:
+        raise ValueError(f"{key} must be >= 0 (0: the whole per-process batch), got {ims_per_bn}")
+    if 0 < ims_per_bn < per_process and per_process % ims_per_bn:
+        raise ValueError(f"{key} ({ims_per_bn}) must divide the per-process batch SOLVER.IMS_PER_BATCH / "
+                         f"processes = {cfg.SOLVER.IMS_PER_BATCH} / {comm.get_world_size()} = {per_process}")
+
+
+def log_ims_per_bn(cfg, ims_per_bn, key):
+    """Say at start how many images each batch-norm layer sees per training forward."""
+    world = comm.get_world_size()
+    per_process = cfg.SOLVER.IMS_PER_BATCH // world
+    per_bn = per_process if ims_per_bn <= 0 else min(ims_per_bn, per_process)
+    logger.info("Images per BN: %d (%s = %d; SOLVER.IMS_PER_BATCH %d over %d process(es) = %d per process, "
+                "forwarded in %d chunk(s))", per_bn, key, ims_per_bn, cfg.SOLVER.IMS_PER_BATCH, world,
+                per_process, per_process // per_bn)
+    if 0 < per_process < ims_per_bn:
+        logger.warning("%s = %d but each process only has %d images per step: BN statistics come from %d "
+                       "images, unlike the reference's %d (use fewer processes or a larger "
+                       "SOLVER.IMS_PER_BATCH)", key, ims_per_bn, per_process, per_process, ims_per_bn)
 
 
 class SourceTrainer(DefaultTrainer):
     """Supervised source pre-training (``SourceBaseline``): fast-reid's loop and loader, plus
     a target batch per step for BN adaptation when ``PRETRAIN.TARGET_BN_DATASETS`` is set."""
+
+    def __init__(self, cfg):
+        check_ims_per_bn(cfg, cfg.PRETRAIN.IMS_PER_BN, "PRETRAIN.IMS_PER_BN")
+        super().__init__(cfg)
+        log_ims_per_bn(cfg, cfg.PRETRAIN.IMS_PER_BN, "PRETRAIN.IMS_PER_BN")
 
     def build_writers(self):
         return build_default_writers(self.cfg, self.max_iter)

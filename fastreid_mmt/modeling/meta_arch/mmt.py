@@ -5,11 +5,13 @@ import os
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from fastreid.config import configurable
 from fastreid.modeling.losses import log_accuracy
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 
+from .chunked import forward_in_chunks
 from ..losses import cross_entropy_loss, soft_cross_entropy, soft_softmax_triplet_loss, softmax_triplet_loss
 
 # The four networks, in the order of their roles: (student, its mean net) pairs.
@@ -45,7 +47,7 @@ class MMT(nn.Module):
 
     @configurable
     def __init__(self, *, net1, net2, mean_net1, mean_net2, soft_ce_weight, soft_tri_weight,
-                 ce_epsilon, test_net):
+                 ce_epsilon, test_net, ims_per_bn=0, mean_net_train_mode=True, channels_last=False):
         super().__init__()
         if test_net not in TEST_NETS:
             raise ValueError(f"MMT.TEST_NET must be one of {TEST_NETS}, got {test_net!r}")
@@ -57,6 +59,13 @@ class MMT(nn.Module):
         self.soft_tri_weight = soft_tri_weight
         self.ce_epsilon = ce_epsilon
         self.test_net = test_net
+        self.ims_per_bn = int(ims_per_bn)
+        self.mean_net_train_mode = bool(mean_net_train_mode)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        # Detached loss terms of the last training step (read to name a non-finite term).
+        self.last_losses = {}
 
     @classmethod
     def from_config(cls, cfg):
@@ -69,6 +78,9 @@ class MMT(nn.Module):
             soft_tri_weight=cfg.MMT.SOFT_TRI_WEIGHT,
             ce_epsilon=cfg.MMT.CE_EPSILON,
             test_net=cfg.MMT.TEST_NET,
+            ims_per_bn=cfg.MMT.IMS_PER_BN,
+            mean_net_train_mode=cfg.MMT.MEAN_NET_TRAIN_MODE,
+            channels_last=cfg.MMT.CHANNELS_LAST,
         )
 
     @property
@@ -86,11 +98,30 @@ class MMT(nn.Module):
             images (Tensor): ``[B, 3, H, W]`` in fast-reid's 0-255 input range.
         """
         images = images.to(self.device, non_blocking=True)
-        return (images - self.net1.pixel_mean) / self.net1.pixel_std
+        images = (images - self.net1.pixel_mean) / self.net1.pixel_std
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
 
-    @staticmethod
-    def _run(net, images, targets=None):
-        return net.heads(net.backbone(images), targets)
+    def _run(self, net, images, targets=None):
+        """One network's head output; BN batches of ``ims_per_bn`` images in train mode (see
+        :func:`forward_in_chunks`)."""
+        return forward_in_chunks(net, images, targets, self.ims_per_bn)
+
+    def _run_mean_net(self, net, images, targets):
+        """Mean-net forward (no gradient: the caller's ``no_grad``). With
+        ``mean_net_train_mode`` (the reference) its BN layers use batch statistics and update
+        their running statistics; otherwise they use the running statistics, untouched."""
+        if self.mean_net_train_mode:
+            return self._run(net, images, targets)
+        norms = [m for m in net.modules() if isinstance(m, _BatchNorm) and m.training]
+        for m in norms:
+            m.eval()
+        try:
+            return net.heads(net.backbone(images), targets)
+        finally:
+            for m in norms:
+                m.train()
 
     def forward(self, batched_inputs):
         if not self.training:
@@ -100,10 +131,12 @@ class MMT(nn.Module):
         targets = batched_inputs["targets"].to(self.device)
         out1, out2 = self._run(self.net1, x1, targets), self._run(self.net2, x2, targets)
         with torch.no_grad():
-            mean1 = self._run(self.mean_net1, x1, targets)
-            mean2 = self._run(self.mean_net2, x2, targets)
+            mean1 = self._run_mean_net(self.mean_net1, x1, targets)
+            mean2 = self._run_mean_net(self.mean_net2, x2, targets)
         log_accuracy(out1["pred_class_logits"].detach(), targets)
-        return self.losses(out1, out2, mean1, mean2, targets)
+        losses = self.losses(out1, out2, mean1, mean2, targets)
+        self.last_losses = {name: value.detach() for name, value in losses.items()}
+        return losses
 
     def losses(self, out1, out2, mean1, mean2, targets):
         """The MMT objective as fast-reid's loss dict (each term already weighted).

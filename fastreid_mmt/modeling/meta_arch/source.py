@@ -3,9 +3,11 @@ reference's BN adaptation (a target batch forwarded at every step, without loss)
 
 import torch
 
+from fastreid.config import configurable
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY, Baseline
 
 from ..losses import softmax_triplet_loss
+from .chunked import forward_in_chunks
 
 # MODEL.LOSSES.NAME entries that fast-reid's Baseline computes itself.
 FASTREID_LOSSES = ("CrossEntropyLoss", "TripletLoss", "CircleLoss", "Cosface")
@@ -24,8 +26,14 @@ class SourceBaseline(Baseline):
     target domain (the reference's pre-training trick). No target label is read.
     """
 
-    def __init__(self, *args, **kwargs):
+    @classmethod
+    def from_config(cls, cfg):
+        return dict(super().from_config(cfg), ims_per_bn=cfg.PRETRAIN.IMS_PER_BN)
+
+    @configurable
+    def __init__(self, *args, ims_per_bn=0, **kwargs):
         super().__init__(*args, **kwargs)
+        self.ims_per_bn = int(ims_per_bn)
         names = list(self.loss_kwargs["loss_names"])
         unknown = [n for n in names if n not in FASTREID_LOSSES + (SOFTMAX_TRIPLET,)]
         if unknown:
@@ -34,16 +42,21 @@ class SourceBaseline(Baseline):
                 f"{list(FASTREID_LOSSES) + [SOFTMAX_TRIPLET]}")
 
     def forward(self, batched_inputs):
-        if self.training and "target_images" in batched_inputs:
+        """Training: fast-reid ``Baseline``'s forward with BN batches of ``ims_per_bn`` images
+        (:func:`forward_in_chunks`), after the optional no-loss target forward."""
+        if not self.training:
+            if isinstance(batched_inputs, dict):
+                batched_inputs["images"] = batched_inputs["images"].to(self.device)
+            return super().forward(batched_inputs)
+        if "target_images" in batched_inputs:
             with torch.no_grad():
                 target = self.preprocess_image(batched_inputs["target_images"].to(self.device))
                 dummy = torch.zeros(target.size(0), dtype=torch.long, device=self.device)
-                self.heads(self.backbone(target), dummy)
-        if isinstance(batched_inputs, dict):
-            batched_inputs["images"] = batched_inputs["images"].to(self.device)
-            if "targets" in batched_inputs:
-                batched_inputs["targets"] = batched_inputs["targets"].to(self.device)
-        return super().forward(batched_inputs)
+                forward_in_chunks(self, target, dummy, self.ims_per_bn)
+        images = self.preprocess_image(batched_inputs["images"].to(self.device))
+        targets = batched_inputs["targets"].to(self.device)
+        outputs = forward_in_chunks(self, images, targets, self.ims_per_bn)
+        return self.losses(outputs, targets)
 
     def losses(self, outputs, gt_labels):
         loss_dict = super().losses(outputs, gt_labels)

@@ -1,0 +1,122 @@
+"""Pre-flight checks of the input data: a bad dataset folder or image fails fast, naming the
+path and what to do, before anything is written into ``OUTPUT_DIR``."""
+
+import logging
+import os
+import re
+
+from PIL import Image
+
+from fastreid.data.datasets import DATASET_REGISTRY
+
+logger = logging.getLogger(__name__)
+
+# File names fast-reid's Market1501 / DukeMTMC classes parse (``<pid>_c<camera>...jpg``).
+FILE_NAME_PATTERN = re.compile(r"([-\d]+)_c(\d)")
+# Split folders of the Market-1501 / DukeMTMC-reID layouts.
+SPLIT_FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
+# How many offending files an error lists.
+_SHOWN = 10
+
+
+class DatasetError(ValueError):
+    """A dataset folder fast-reid cannot read; the message names the path and the fix."""
+
+
+def _unparsable_files(root, dataset_dir):
+    """Image files under the split folders of ``root/dataset_dir`` whose name fast-reid's
+    file-name pattern does not match."""
+    bad = []
+    base = os.path.join(root, dataset_dir)
+    for folder, _, files in os.walk(base):
+        if os.path.basename(folder) not in SPLIT_FOLDERS:
+            continue
+        bad += [os.path.join(folder, f) for f in sorted(files)
+                if f.endswith(".jpg") and not FILE_NAME_PATTERN.search(f)]
+    return bad
+
+
+def build_dataset(name, root, require_train=True):
+    """Instantiate fast-reid's dataset class ``name`` on ``root``, turning its failures into a
+    :class:`DatasetError` that names the folder or file.
+
+    Args:
+        name (str): a registered fast-reid dataset (``DATASETS.NAMES`` / ``DATASETS.TESTS``).
+        root (str): the dataset root (``FASTREID_DATASETS``).
+        require_train (bool): the training split must hold images (else query and gallery).
+    """
+    try:
+        cls = DATASET_REGISTRY.get(name)
+    except KeyError as err:
+        raise DatasetError(f"dataset {name!r} is not registered in fast-reid: {err}") from err
+    dataset_dir = getattr(cls, "dataset_dir", "") or ""
+    try:
+        data = cls(root=root)
+    except RuntimeError as err:  # fast-reid's check_before_run: a folder is missing
+        raise DatasetError(
+            f"{name}: {err}. Place the data set under FASTREID_DATASETS={root!r} in its original "
+            f"layout (see README 'Data sets')") from err
+    except (AttributeError, AssertionError, ValueError) as err:  # an image name fast-reid cannot parse
+        bad = _unparsable_files(root, dataset_dir)
+        if bad:
+            listed = "\n  ".join(bad[:_SHOWN]) + (f"\n  (+{len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else "")
+            raise DatasetError(
+                f"{name}: {len(bad)} image file name(s) do not follow the '<pid>_c<camera>...jpg' "
+                f"convention fast-reid parses; rename or remove them:\n  {listed}") from err
+        raise DatasetError(
+            f"{name}: fast-reid could not read the data set under {os.path.join(root, dataset_dir)!r} "
+            f"({type(err).__name__}: {err}); check that file names and id/camera ranges follow the "
+            f"original data set's conventions") from err
+    splits = {"train": data.train} if require_train else {"query": data.query, "gallery": data.gallery}
+    for split, items in splits.items():
+        if not items:
+            folder = getattr(data, f"{split}_dir", os.path.join(root, dataset_dir))
+            raise DatasetError(f"{name}: the {split} split {folder!r} holds no image (empty folder or wrong "
+                               f"layout)")
+    return data
+
+
+def check_datasets(cfg, root):
+    """Read every data set of ``cfg`` (training and test) once, so bad folders fail before a
+    run starts (fast-reid would fail later, or with an obscure error)."""
+    for name in cfg.DATASETS.NAMES:
+        build_dataset(name, root, require_train=True)
+    for name in cfg.DATASETS.TESTS:
+        build_dataset(name, root, require_train=False)
+    for name in cfg.PRETRAIN.TARGET_BN_DATASETS:
+        build_dataset(name, root, require_train=True)
+
+
+def unreadable_images(paths):
+    """The files of ``paths`` that PIL cannot fully decode, as ``[(path, reason)]``."""
+    bad = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... for bad files
+            bad.append((path, f"{type(err).__name__}: {err}"))
+    return bad
+
+
+def filter_unreadable(paths, skip):
+    """Indices of the readable images of ``paths``.
+
+    Args:
+        paths (list[str]): image files.
+        skip (bool): leave unreadable files out with a warning naming each (``True``), or raise
+            ``DatasetError`` naming them (``False``).
+    """
+    bad = unreadable_images(paths)
+    if not bad:
+        return list(range(len(paths)))
+    lines = "\n  ".join(f"{p} ({why})" for p, why in bad[:_SHOWN])
+    more = f"\n  (+{len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
+    if not skip:
+        raise DatasetError(
+            f"{len(bad)} unreadable or corrupt target image(s):\n  {lines}{more}\nRemove or replace them, "
+            f"or set MMT.SKIP_UNREADABLE_IMAGES True to train without them")
+    logger.warning("Leaving out %d unreadable target image(s) (MMT.SKIP_UNREADABLE_IMAGES):\n  %s%s",
+                   len(bad), lines, more)
+    bad_paths = {p for p, _ in bad}
+    return [i for i, p in enumerate(paths) if p not in bad_paths]
