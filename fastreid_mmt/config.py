@@ -82,7 +82,8 @@ def add_mmt_config(cfg):
     _C.MMT.CLUSTER.K1 = 30
     # Query-expansion neighbourhood of the Jaccard distance. Reference: 6.
     _C.MMT.CLUSTER.K2 = 6
-    # Cluster on the features extracted where the model lives ("auto"), or force "cpu".
+    # Where to cluster: where the model lives ("auto"), "cpu", or "cuda" (e.g. a CPU-side
+    # model debug run with GPU clustering); "cuda" without CUDA warns and uses the cpu.
     _C.MMT.CLUSTER.DEVICE = "auto"
 
     _C.PRETRAIN = CN()

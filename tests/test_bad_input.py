@@ -143,3 +143,14 @@ def test_nan_loss_names_the_term_and_iteration(tiny_data, tmp_path):
     with pytest.raises(FloatingPointError, match=r"iteration 2 \(epoch 0\): loss_soft_ce = nan\.") as err:
         trainer.train()
     assert "loss_ce" not in str(err.value).split("\n")[0].replace("loss_soft_ce", "")
+
+
+def test_gpu_clustering_or_amp_without_cuda_warns_and_falls_back():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: nothing falls back")  # the CPU CI machine runs it
+    with pytest.warns(UserWarning, match="MMT.CLUSTER.DEVICE is 'cuda' but CUDA is not available"):
+        cfg = build_cfg(f"{REPO}/configs/MMT/Base-MMT.yml", ["MMT.CLUSTER.DEVICE", "cuda"])
+    assert cfg.MMT.CLUSTER.DEVICE == "cpu" and cfg.MODEL.DEVICE == "cpu"
+    with pytest.raises(ValueError, match="MMT.CLUSTER.DEVICE must be one of"):
+        build_cfg(f"{REPO}/configs/MMT/Base-MMT.yml", ["MMT.CLUSTER.DEVICE", "gpu0"])
+    # AMP without CUDA: see tests/test_compat.py::test_amp_without_cuda__patched_warns_and_trains_in_fp32

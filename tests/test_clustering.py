@@ -9,6 +9,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from fastreid_mmt.clustering import auto_eps, dbscan, jaccard_distance, kmeans, knn
+from fastreid_mmt.clustering.synthetic_features import clustered_features
 
 RHO = 1.6e-3  # MMT's default
 VALUE_TOL = 1e-4
@@ -24,20 +25,8 @@ def make_blobs(num, dim, num_centres, noise, seed=0):
     return torch.nn.functional.normalize(feats, dim=1), labels.numpy()
 
 
-def make_reid_like(num, dim, seed=0, per_id=8, ids_per_group=8, id_scale=0.7, noise=1.2):
-    """Identities of ~``per_id`` samples whose centres gather in groups.
-
-    Neighbours beyond a sample's identity come from similar identities, as
-    with real re-id features, so the k-reciprocal sets stay local.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    num_ids = max(1, num // per_id)
-    groups = torch.randn(max(1, num_ids // ids_per_group), dim, generator=gen)
-    group_of = torch.randint(0, groups.shape[0], (num_ids,), generator=gen)
-    ids = groups[group_of] + id_scale * torch.randn(num_ids, dim, generator=gen)
-    labels = torch.randint(0, num_ids, (num,), generator=gen)
-    feats = ids[labels] + noise * torch.randn(num, dim, generator=gen)
-    return torch.nn.functional.normalize(feats, dim=1), labels.numpy()
+def make_reid_like(num, dim, seed=0):
+    return clustered_features(num, dim, seed=seed)
 
 
 def densify(dist, absent=1.0):

@@ -34,13 +34,13 @@ DUKE_NAME = re.compile(r"^(\d{4})_c([1-8])_f\d{7}\.jpg$")
 NAME_PATTERNS = {"market": MARKET_NAME, "duke": DUKE_NAME}
 
 
-def _write(root: str, seed: int = SEED) -> dict:
+def _write(root: str, seed: int = SEED, workers: int = 1) -> dict:
     """Writes the tiny test pair (duke source, market target) under ``root``."""
     return synthetic.write_pair(
         root, source="duke", target="market",
         num_ids_source=NUM_IDS["duke"], num_ids_target=NUM_IDS["market"], images_per_id=IMAGES_PER_ID,
         num_query_ids_source=NUM_QUERY_IDS["duke"], num_query_ids_target=NUM_QUERY_IDS["market"],
-        height=HEIGHT, width=WIDTH, seed=seed)
+        height=HEIGHT, width=WIDTH, seed=seed, workers=workers)
 
 
 def _records(root: str, domain: str, split: str) -> list:
@@ -103,10 +103,11 @@ def test_images_are_jpegs_of_requested_size(pair):
 
 
 def test_deterministic_for_a_seed(pair, tmp_path):
+    """Same seed, same bytes, however many worker processes draw them."""
     root, _ = pair
     again = str(tmp_path / "again")
     other = str(tmp_path / "other")
-    _write(again)
+    _write(again, workers=2)
     _write(other, seed=SEED + 1)
     for domain in synthetic.DOMAINS:
         for split in synthetic.SPLIT_DIRS:

@@ -45,25 +45,11 @@ GOALS = dict(speedup=20.0, speedup_size=8000, ari=0.99, large_time=60.0, large_m
 # --------------------------------------------------------------- features
 
 
-def make_features(num, dim, num_ids=None, per_id=8, ids_per_group=8, id_scale=0.7, noise=1.2, seed=0):
-    """Re-id-like clustered features, L2-normalised.
+def make_features(num, dim, num_ids=None):
+    """Clustered re-ID-like features (``fastreid_mmt.clustering.synthetic_features``)."""
+    from fastreid_mmt.clustering.synthetic_features import clustered_features
 
-    ``num_ids`` identity centres (``num / per_id`` by default) gather around
-    group centres (``ids_per_group`` identities each), so that a sample's
-    neighbours beyond its identity are similar identities, and each sample
-    adds isotropic noise. Returns (num, dim) float32 torch features and the
-    (num,) identity labels.
-    """
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    num_ids = num_ids or max(1, num // per_id)
-    groups = torch.randn(max(1, num_ids // ids_per_group), dim, generator=gen)
-    group_of = torch.randint(0, groups.shape[0], (num_ids,), generator=gen)
-    ids = groups[group_of] + id_scale * torch.randn(num_ids, dim, generator=gen)
-    labels = torch.randint(0, num_ids, (num,), generator=gen)
-    feats = ids[labels] + noise * torch.randn(num, dim, generator=gen)
-    return torch.nn.functional.normalize(feats, dim=1), labels.numpy()
+    return clustered_features(num, dim, num_ids=num_ids)
 
 
 # ------------------------------------------------------- child measurements

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--height", type=int, default=synthetic.DEFAULT_HEIGHT)
     parser.add_argument("--width", type=int, default=synthetic.DEFAULT_WIDTH)
     parser.add_argument("--seed", type=int, default=synthetic.DEFAULT_SEED)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes drawing the images (the files do not depend on it)")
     parser.add_argument("--force", action="store_true",
                         help="delete and rewrite existing non-empty domain folders")
     return parser
@@ -88,7 +90,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             num_ids_source=args.num_ids_source, num_ids_target=args.num_ids_target,
             images_per_id=args.images_per_id,
             num_query_ids_source=args.num_query_ids_source, num_query_ids_target=args.num_query_ids_target,
-            height=args.height, width=args.width, seed=args.seed, overwrite=args.force)
+            height=args.height, width=args.width, seed=args.seed, overwrite=args.force,
+            workers=args.workers)
     except FileExistsError as err:
         print(f"error: {err}\nPass --force to delete and rewrite it.", file=sys.stderr)
         return EXIT_ERROR

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -1139,6 +1140,7 @@ def write_domain(
     width: int = DEFAULT_WIDTH,
     seed: int = DEFAULT_SEED,
     overwrite: bool = False,
+    workers: int = 1,
 ) -> Dict[str, object]:
     """Writes one synthetic domain in the Market-1501 or DukeMTMC-reID layout.
 
@@ -1163,6 +1165,7 @@ def write_domain(
         height: Image height in pixels.
         width: Image width in pixels.
         seed: Non-negative seed; the output is a pure function of the arguments.
+        workers: Processes drawing the images (the files do not depend on it).
         overwrite: Delete an existing non-empty domain folder first instead of
             raising.
 
@@ -1200,8 +1203,22 @@ def write_domain(
 
     folder = domain_dir(root, domain)
     _prepare_folder(folder, overwrite)
+    if workers > 1:
+        # Every image depends only on seeded generators: any split of the jobs gives the same files.
+        chunks = [(jobs[i::workers], domain, seed, height, width, folder) for i in range(workers)]
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            pool.map(_render_jobs, chunks)
+    else:
+        _render_jobs((jobs, domain, seed, height, width, folder))
+    return _summarise(jobs, style, folder)
+
+
+def _render_jobs(args) -> None:
+    """Draw and save the images of ``jobs`` (one worker's share of a domain)."""
+    jobs, domain, seed, height, width, folder = args
+    style = _style(domain)
     cameras = {c: _make_camera(_rng(seed, domain, _PURPOSE_CAMERA, c), style, height, width)
-               for c in range(1, style.num_cams + 1)}
+               for c in sorted({job.cam for job in jobs})}
     people: Dict[int, _Person] = {}
     for job in jobs:
         if job.pid == BACKGROUND_PID:
@@ -1215,7 +1232,6 @@ def write_domain(
             pixels = _render(style, cameras[job.cam], people[job.pid], rng, height, width)
         Image.fromarray(pixels, mode="RGB").save(os.path.join(folder, job.split, job.filename), "JPEG",
                                                  quality=style.jpeg_quality)
-    return _summarise(jobs, style, folder)
 
 
 def write_pair(
@@ -1231,6 +1247,7 @@ def write_pair(
     width: int = DEFAULT_WIDTH,
     seed: int = DEFAULT_SEED,
     overwrite: bool = False,
+    workers: int = 1,
 ) -> Dict[str, Dict[str, object]]:
     """Writes a source and a target domain under the same root.
 
@@ -1251,6 +1268,7 @@ def write_pair(
         width: Image width in pixels.
         seed: Non-negative seed (each domain derives its own streams from it).
         overwrite: Replace existing non-empty domain folders instead of raising.
+        workers: Processes drawing the images (the files do not depend on it).
 
     Returns:
         ``{"source": counts, "target": counts}`` with the counts of :func:`write_domain`.
@@ -1276,7 +1294,7 @@ def write_pair(
     for role, (domain, num_ids, num_query_ids) in zip(("source", "target"), settings):
         counts[role] = write_domain(root, domain, num_ids=num_ids, images_per_id=images_per_id,
                                     num_query_ids=num_query_ids, height=height, width=width, seed=seed,
-                                    overwrite=overwrite)
+                                    overwrite=overwrite, workers=workers)
     return counts
 
 

@@ -109,7 +109,7 @@ class MMTHook(HookBase):
     @torch.no_grad()
     def extract_features(self):
         """Averaged L2-normalised BN features of both mean nets, ``[N, C]``, on the model's
-        device (CPU when ``MMT.CLUSTER.DEVICE`` is "cpu"), identical on every rank."""
+        device (or ``MMT.CLUSTER.DEVICE`` when "cpu" or "cuda"), identical on every rank."""
         model = self.model
         was_training = model.training
         model.eval()
@@ -123,6 +123,8 @@ class MMTHook(HookBase):
         features = gather_features(torch.cat(chunks), torch.cat(indices), len(self.target))
         if self.cfg.MMT.CLUSTER.DEVICE == "cpu":
             features = features.cpu()
+        elif self.cfg.MMT.CLUSTER.DEVICE == "cuda":
+            features = features.cuda()
         return features
 
     def save_labels(self, labels):

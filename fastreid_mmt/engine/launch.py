@@ -2,11 +2,12 @@
 
 With CUDA this is fast-reid's own ``launch`` (NCCL, one process per GPU). Without CUDA,
 ``--num-gpus N`` starts N CPU processes per machine with the gloo backend, using the same
-ranks, ``--dist-url`` and local process groups.
+ranks, ``--dist-url`` and local process groups; each process gets ``cores / N`` threads.
 """
 
 import importlib
 import logging
+import os
 
 import torch
 import torch.distributed as dist
@@ -34,8 +35,18 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
              args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args))
 
 
+def cpu_threads_per_process(procs_per_machine, cores=None):
+    """Share the machine's cores between its CPU processes: N processes each using every core
+    oversubscribe the CPU (OpenMP threads then spin against each other and training slows
+    several-fold)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // procs_per_machine)
+
+
 def _cpu_worker(local_rank, main_func, world_size, procs_per_machine, machine_rank, dist_url, args):
     global_rank = machine_rank * procs_per_machine + local_rank
+    if "OMP_NUM_THREADS" not in os.environ:  # the user's explicit choice wins
+        torch.set_num_threads(cpu_threads_per_process(procs_per_machine))
     dist.init_process_group(backend="gloo", init_method=dist_url, world_size=world_size, rank=global_rank)
     comm.synchronize()
     for i in range(world_size // procs_per_machine):

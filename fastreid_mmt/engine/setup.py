@@ -18,6 +18,9 @@ from ..data.checks import check_datasets
 
 logger = logging.getLogger(__name__)
 
+# MMT.CLUSTER.DEVICE values: where the model lives, the CPU, or the (current) GPU.
+CLUSTER_DEVICES = ("auto", "cpu", "cuda")
+
 
 def build_cfg(config_file, opts=()):
     """fast-reid config + MMT keys, merged from ``config_file`` and ``KEY VALUE`` overrides.
@@ -42,10 +45,15 @@ def check_pretrain_path(cfg):
 
 
 def resolve_device(cfg):
-    """Without CUDA, run on the CPU (with a warning) instead of failing in ``model.to``."""
+    """Without CUDA, train and cluster on the CPU (with a warning) instead of failing later."""
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but CUDA is not available: using cpu")
         cfg.MODEL.DEVICE = "cpu"
+    if cfg.MMT.CLUSTER.DEVICE not in CLUSTER_DEVICES:
+        raise ValueError(f"MMT.CLUSTER.DEVICE must be one of {CLUSTER_DEVICES}, got {cfg.MMT.CLUSTER.DEVICE!r}")
+    if cfg.MMT.CLUSTER.DEVICE == "cuda" and not torch.cuda.is_available():
+        warnings.warn("MMT.CLUSTER.DEVICE is 'cuda' but CUDA is not available: clustering on the cpu")
+        cfg.MMT.CLUSTER.DEVICE = "cpu"
 
 
 def check_init_weights(cfg, args):
