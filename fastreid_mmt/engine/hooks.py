@@ -116,8 +116,11 @@ class MMTHook(HookBase):
         chunks, indices = [], []
         batches = tqdm(self.extract_loader, desc="MMT: target features", disable=not comm.is_main_process(),
                        leave=False)
+        # AMP as in training (fast-reid's AMPTrainer autocasts the student and mean-net forwards).
+        amp = bool(self.cfg.SOLVER.AMP.ENABLED) and model.device.type == "cuda"
         for batch in batches:
-            chunks.append(model.extract_mean_features(batch["images"]))
+            with torch.autocast("cuda", enabled=amp):
+                chunks.append(model.extract_mean_features(batch["images"]).float())
             indices.append(batch["index"].to(model.device))
         model.train(was_training)
         features = gather_features(torch.cat(chunks), torch.cat(indices), len(self.target))
