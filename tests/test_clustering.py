@@ -244,9 +244,9 @@ def test_errors_are_informative():
         auto_eps(square, rho=0.0)
     with pytest.raises(ValueError, match="is 0"):
         auto_eps(square, rho=1e-3)
-    with pytest.raises(ValueError, match=r"num_clusters=11, N=10"):
+    with pytest.raises(ValueError, match=r"num_clusters=11 with N=10"):
         kmeans(feats, 11)
-    with pytest.raises(ValueError, match=r"num_clusters=0, N=10"):
+    with pytest.raises(ValueError, match=r"num_clusters=0 with N=10"):
         kmeans(feats, 0)
     with pytest.raises(ValueError, match="backend"):
         kmeans(feats, 2, backend="sklearn")

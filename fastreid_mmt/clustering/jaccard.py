@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .checks import check_features, check_range
 from .knn import knn
 
 __all__ = ["jaccard_distance"]
@@ -253,14 +254,9 @@ def jaccard_distance(
         ValueError: if ``features`` is not a non-empty 2-D tensor or ``k1``,
             ``k2`` are out of range.
     """
-    if not isinstance(features, torch.Tensor) or features.dim() != 2:
-        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-        raise ValueError(f"features must be a 2-D torch.Tensor (N, D), got {shape}")
-    num = features.shape[0]
-    if not 1 <= k1 <= num:
-        raise ValueError(f"k1 must satisfy 1 <= k1 <= N, got k1={k1} with N={num}")
-    if not 1 <= k2 <= k1:
-        raise ValueError(f"k2 must satisfy 1 <= k2 <= k1, got k2={k2} with k1={k1}")
+    num = check_features(features)
+    check_range("k1", k1, 1, num)
+    check_range("k2", k2, 1, k1, "k1")
     features = features.detach().float().contiguous()
 
     _, rank = knn(features, k1, block_size=block_size, backend=knn_backend)

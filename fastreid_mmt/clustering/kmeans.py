@@ -13,6 +13,8 @@ from typing import Tuple
 
 import torch
 
+from .checks import check_features, check_range
+
 __all__ = ["kmeans"]
 
 _BACKENDS = ("auto", "faiss", "torch")
@@ -194,12 +196,8 @@ def kmeans(
             or bad ``num_iters`` / ``backend`` / ``block_size``.
         ImportError: if ``backend="faiss"`` and faiss cannot be imported.
     """
-    if not isinstance(features, torch.Tensor) or features.dim() != 2:
-        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-        raise ValueError(f"features must be a 2-D torch.Tensor (N, D), got {shape}")
-    num = features.shape[0]
-    if not 1 <= num_clusters <= num:
-        raise ValueError(f"num_clusters must satisfy 1 <= num_clusters <= N, got num_clusters={num_clusters}, N={num}")
+    num = check_features(features)
+    check_range("num_clusters", num_clusters, 1, num)
     if num_iters < 1:
         raise ValueError(f"num_iters must be >= 1, got {num_iters}")
     if block_size < 1 or init_oversample < 1:

@@ -17,6 +17,8 @@ from typing import Tuple
 
 import torch
 
+from .checks import check_features, check_range
+
 __all__ = ["knn"]
 
 _BACKENDS = ("torch", "faiss")
@@ -24,15 +26,7 @@ _GROUP = 32  # candidates summarised by one minimum when filtering a tile
 
 
 def _validate(features: torch.Tensor, k: int, block_size: int, backend: str) -> None:
-    if not isinstance(features, torch.Tensor):
-        raise ValueError(f"features must be a torch.Tensor, got {type(features).__name__}")
-    if features.dim() != 2:
-        raise ValueError(f"features must be 2-D (N, D), got shape {tuple(features.shape)}")
-    num = features.shape[0]
-    if num < 1:
-        raise ValueError("features must contain at least one row")
-    if not 1 <= k <= num:
-        raise ValueError(f"k must satisfy 1 <= k <= N, got k={k} with N={num}")
+    check_range("k", k, 1, check_features(features))
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     if backend not in _BACKENDS:
