@@ -48,6 +48,7 @@ def test_pretrain_mmt_eval_only_and_resume(tiny_data, pretrained, tmp_path):
            "MMT.INIT_WEIGHTS", str(pretrained), "OUTPUT_DIR", str(out)]
     log = _run(mmt + ["SOLVER.MAX_EPOCH", "2"], tiny_data)
     assert "MMT epoch 1 pseudo labels" in log
+    assert "Images per BN: 16 (MMT.IMS_PER_BN = 16; SOLVER.IMS_PER_BATCH 16 over 1 process(es)" in log
     trained = _metrics(log)
     assert (out / "model_final.pth").is_file()
 
@@ -73,6 +74,7 @@ def test_two_cpu_processes_same_epoch0_labels_and_finish(tiny_data, pretrained, 
     _run(common + ["OUTPUT_DIR", str(tmp_path / "one")], tiny_data)
     log = _run(["--num-gpus", "2", "--dist-url", "auto", *common, "OUTPUT_DIR", str(tmp_path / "two")], tiny_data)
     assert "World size: 2" in log
+    assert "Images per BN: 8 " in log and "MMT.IMS_PER_BN = 16 but each process only has 8 images" in log
     _metrics(log)
     one = np.load(tmp_path / "one" / "pseudo_labels" / "epoch_000.npy")
     two = np.load(tmp_path / "two" / "pseudo_labels" / "epoch_000.npy")
