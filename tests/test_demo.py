@@ -17,7 +17,8 @@ def test_demo_quick_end_to_end(tmp_path):
         assert name in proc.stdout
     assert (out / "demo.png").stat().st_size > 0
     results = json.loads((out / "results.json").read_text())
-    assert [row["method"].split(" ")[0] for row in results["rows"]] == ["direct", "clustering", "MMT"]
+    assert [row["method"].split(" ")[0] for row in results["rows"]] == ["direct", "clustering", "MMT", "control:"]
+    assert "target BN statistics only" in proc.stdout
     for name in ("baseline", "mmt"):
         curves = results["curves"][name]
         # Every evaluation (the final one included) and every clustering reached metrics.json.

@@ -15,9 +15,10 @@ from fastreid_mmt.engine import MMTTrainer
 
 from .conftest import REPO, save_source_checkpoints, small_mmt_cfg
 
-# Tiny and fast: ResNet-18 at 32x16, batch 16, 2 epochs of 10 iterations, k-means 12.
+# Tiny and fast: ResNet-18 at 32x16 (the demo config otherwise), batch 16, 2 epochs of 10 iterations, k-means 12.
 ITERS = 10
-RUN = ["--config-file", "configs/Demo/mmt.yml", "SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64",
+RUN = ["--config-file", "configs/Demo/mmt.yml", "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]",
+       "SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64",
        "MMT.ITERS_PER_EPOCH", str(ITERS), "SOLVER.MAX_EPOCH", "2", "MMT.CLUSTER.NUM_CLUSTERS", "12",
        "TEST.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "3"]
 # Printed by MMTHook once epoch 1 has its labels (after the epoch-0 checkpoint was saved).

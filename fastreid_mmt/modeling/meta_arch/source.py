@@ -43,19 +43,20 @@ class SourceBaseline(Baseline):
 
     def forward(self, batched_inputs):
         """Training: fast-reid ``Baseline``'s forward with BN batches of ``ims_per_bn`` images
-        (:func:`forward_in_chunks`), after the optional no-loss target forward."""
+        (:func:`forward_in_chunks`), then the optional no-loss target forward."""
         if not self.training:
             if isinstance(batched_inputs, dict):
                 batched_inputs["images"] = batched_inputs["images"].to(self.device)
             return super().forward(batched_inputs)
+        images = self.preprocess_image(batched_inputs["images"].to(self.device))
+        targets = batched_inputs["targets"].to(self.device)
+        outputs = forward_in_chunks(self, images, targets, self.ims_per_bn)
         if "target_images" in batched_inputs:
+            # After the source batch, as the reference: the last BN update of a step is the target's.
             with torch.no_grad():
                 target = self.preprocess_image(batched_inputs["target_images"].to(self.device))
                 dummy = torch.zeros(target.size(0), dtype=torch.long, device=self.device)
                 forward_in_chunks(self, target, dummy, self.ims_per_bn)
-        images = self.preprocess_image(batched_inputs["images"].to(self.device))
-        targets = batched_inputs["targets"].to(self.device)
-        outputs = forward_in_chunks(self, images, targets, self.ims_per_bn)
         return self.losses(outputs, targets)
 
     def losses(self, outputs, gt_labels):
