@@ -48,6 +48,10 @@ def add_mmt_config(cfg):
     # Store the networks and inputs channels-last (faster convolutions with AMP on recent
     # GPUs; see BENCHMARKS.md). Not in the paper. Default: False.
     _C.MMT.CHANNELS_LAST = False
+    # Periodic checkpoints (model_XXXX.pth) kept, newest first; 0 keeps all. One MMT checkpoint
+    # (4 networks + Adam moments) is ~0.8 GB with ResNet-50. model_final is always kept.
+    # Not a paper setting. Default: 3.
+    _C.MMT.KEEP_CHECKPOINTS = 3
     # Iterations per epoch (one clustering per epoch). Paper: 400.
     _C.MMT.ITERS_PER_EPOCH = 400
     # Reset Adam's moments at every epoch (the reference rebuilds its optimizer every epoch;

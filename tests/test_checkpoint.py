@@ -44,3 +44,16 @@ def test_kill_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     loaded = Checkpointer(nn.Linear(3, 2), str(tmp_path)).resume_or_load("", resume=True)
     assert loaded["epoch"] == 0
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_only_the_newest_periodic_checkpoints_are_kept(tmp_path):
+    ckpt = AtomicCheckpointer(nn.Linear(3, 2), str(tmp_path), keep=2)
+    for epoch in range(4):
+        ckpt.save(f"model_{epoch:04d}", epoch=epoch)
+    ckpt.save("model_final", epoch=4)
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["model_0002.pth", "model_0003.pth", "model_final.pth"]
+    assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
+    AtomicCheckpointer(nn.Linear(3, 2), str(tmp_path / "all")).save("model_0000")  # keep=0: nothing removed
+    everything = AtomicCheckpointer(nn.Linear(3, 2), str(tmp_path / "all"))
+    everything.save("model_0001")
+    assert len(list((tmp_path / "all").glob("model_*.pth"))) == 2

@@ -124,7 +124,7 @@ class MMTTrainer(DefaultTrainer):
         return build_default_writers(self.cfg, self.cfg.SOLVER.MAX_EPOCH * self.cfg.MMT.ITERS_PER_EPOCH)
 
     def build_hooks(self):
-        make_checkpointer_atomic(self)
+        make_checkpointer_atomic(self, keep=self.cfg.MMT.KEEP_CHECKPOINTS)
         seed = self.cfg.SEED if self.cfg.SEED >= 0 else _UNSEEDED_BASE
         self.mmt_hook = MMTHook(self.cfg, self.data_loader.dataset, seed)
         self.checkpointer.checkpointables["mmt_hook"] = self.mmt_hook
