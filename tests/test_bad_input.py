@@ -154,3 +154,20 @@ def test_gpu_clustering_or_amp_without_cuda_warns_and_falls_back():
     with pytest.raises(ValueError, match="MMT.CLUSTER.DEVICE must be one of"):
         build_cfg(f"{REPO}/configs/MMT/Base-MMT.yml", ["MMT.CLUSTER.DEVICE", "gpu0"])
     # AMP without CUDA: see tests/test_compat.py::test_amp_without_cuda__patched_warns_and_trains_in_fp32
+
+
+def test_cli_bad_input_exits_non_zero_and_leaves_the_output_folder_alone(tiny_data, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "good_run"
+    out.mkdir()
+    (out / "config.yaml").write_text("results of a good run\n")
+    env = dict(os.environ, FASTREID_DATASETS=tiny_data, PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file",
+                           "configs/Demo/mmt.yml", "MMT.INIT_WEIGHTS", str([str(tmp_path / "a.pth"), str(tmp_path / "b.pth")]),
+                           "OUTPUT_DIR", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "MMT.INIT_WEIGHTS: checkpoint not found" in proc.stderr and "a.pth" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
+    assert (out / "config.yaml").read_text() == "results of a good run\n"
