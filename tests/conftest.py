@@ -54,14 +54,6 @@ def tiny_data():
 
 def save_source_checkpoints(cfg, folder, seeds=(1, 2)):
     """Two randomly initialised Baseline checkpoints standing in for source pre-training."""
-    import torch
+    from fastreid_mmt.modeling.meta_arch.mmt import save_base_networks
 
-    from fastreid_mmt.modeling.meta_arch.mmt import build_base_network
-
-    paths = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        path = os.path.join(str(folder), f"source-seed{seed}.pth")
-        torch.save({"model": build_base_network(cfg).state_dict()}, path)
-        paths.append(path)
-    return paths
+    return save_base_networks(cfg, folder, seeds)

@@ -34,20 +34,10 @@ def random_source_checkpoints(config_file, opts, folder):
     """Two randomly initialised networks of the configured architecture, saved as the two
     source checkpoints MMT starts from (speed does not depend on the weights)."""
     sys.path.insert(0, REPO)
-    import torch
-
     from fastreid_mmt.engine.setup import build_cfg
-    from fastreid_mmt.modeling.meta_arch.mmt import build_base_network
+    from fastreid_mmt.modeling.meta_arch.mmt import save_base_networks
 
-    cfg = build_cfg(config_file, opts)
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        path = os.path.join(folder, f"random-seed{seed}.pth")
-        torch.save({"model": build_base_network(cfg).state_dict()}, path)
-        paths.append(path)
-    return paths
+    return save_base_networks(build_cfg(config_file, opts), folder)
 
 
 def parse_log(log):

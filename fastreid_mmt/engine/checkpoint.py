@@ -54,15 +54,16 @@ class AtomicCheckpointer(Checkpointer):
         self.logger.info("Saving checkpoint to %s", save_file)
         _atomic_write(save_file, lambda f: torch.save(data, f))
         self.tag_last_checkpoint(basename)
-        self.remove_old_checkpoints(basename)
+        self.remove_old_checkpoints()
 
-    def remove_old_checkpoints(self, newest):
-        """Delete periodic checkpoints beyond the ``keep`` newest (after the new one is whole and
-        tagged, so a kill at any point leaves a readable last checkpoint)."""
+    def remove_old_checkpoints(self):
+        """Delete periodic checkpoints beyond the ``keep`` newest (called after the new one is
+        whole and tagged, so a kill at any point leaves a readable last checkpoint). Names are
+        zero-padded epochs, so name order is age order."""
         if self.keep <= 0:
             return
-        periodic = sorted(f for f in os.listdir(self.save_dir) if PERIODIC_NAME.match(f) and f != newest)
-        for old in periodic[:max(0, len(periodic) - (self.keep - 1 if PERIODIC_NAME.match(newest) else self.keep))]:
+        periodic = sorted(f for f in os.listdir(self.save_dir) if PERIODIC_NAME.match(f))
+        for old in periodic[:-self.keep]:
             os.remove(os.path.join(self.save_dir, old))
 
     def tag_last_checkpoint(self, last_filename_basename):

@@ -3,10 +3,16 @@ trains on the same pseudo labels. All are identities in a single process."""
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from fastreid.utils import comm
 
 from ..clustering.pseudo_labels import PseudoLabels
+
+
+def unwrap(model):
+    """The module inside a ``DistributedDataParallel`` wrapper (or ``model`` itself)."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def gather_features(features, indices, total):
@@ -57,9 +63,7 @@ def broadcast_pseudo_labels(result, device):
 def rewrap_ddp(model):
     """A fresh ``DistributedDataParallel`` around ``model``'s module: needed after the
     classifier changed shape (DDP's gradient buckets are sized at construction)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    module = model.module if isinstance(model, DistributedDataParallel) else model
+    module = unwrap(model)
     on_gpu = any(p.is_cuda for p in module.parameters())
     return DistributedDataParallel(module, device_ids=[comm.get_local_rank()] if on_gpu else None,
                                    broadcast_buffers=False)

@@ -7,7 +7,6 @@ import time
 import numpy as np
 import torch
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from fastreid.data.data_utils import BackgroundGenerator
@@ -18,16 +17,12 @@ from fastreid.utils.env import seed_all_rng
 from ..clustering.pseudo_labels import compute_pseudo_labels
 from ..data import build_extract_loader, build_pseudo_label_loader
 from ..modeling import ema_momentum, ema_update
-from .distributed import broadcast_pseudo_labels, gather_features, rewrap_ddp
+from .distributed import broadcast_pseudo_labels, gather_features, rewrap_ddp, unwrap
 
 logger = logging.getLogger(__name__)
 
 # Quantiles of cluster sizes logged every epoch.
 SIZE_QUANTILES = (0.1, 0.5, 0.9)
-
-
-def unwrap(model):
-    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def close_loader(loader_iter):

@@ -15,6 +15,7 @@ from fastreid.utils.logger import setup_logger
 from ..config import add_mmt_config
 from ..data import dataset_root
 from ..data.checks import check_datasets
+from ..modeling.meta_arch.mmt import check_init_weight_paths
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +64,7 @@ def check_init_weights(cfg, args):
         return
     if args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
         return
-    paths = list(cfg.MMT.INIT_WEIGHTS)
-    if len(paths) != 2:
-        raise ValueError(f"MMT.INIT_WEIGHTS must be two checkpoint paths (source pre-training with two seeds), "
-                         f"got {paths!r}")
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise FileNotFoundError(f"MMT.INIT_WEIGHTS: checkpoint not found: {', '.join(missing)} (run the source "
-                                f"pre-training first, see README 'Recipe')")
+    check_init_weight_paths(list(cfg.MMT.INIT_WEIGHTS))
 
 
 def setup(args):

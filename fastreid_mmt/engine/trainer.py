@@ -13,7 +13,8 @@ from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXW
 
 from ..data import load_target_set
 from .checkpoint import make_checkpointer_atomic
-from .hooks import MMTHook, unwrap
+from .distributed import unwrap
+from .hooks import MMTHook
 from ..data.target_bn import TargetBNLoader
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ def forward_in_chunks(net, images, targets, ims_per_bn):
     """
     if not net.training or ims_per_bn <= 0 or images.size(0) <= ims_per_bn:
         return net.heads(net.backbone(images), targets)
-    target_chunks = targets.split(ims_per_bn) if targets is not None else [None] * len(images.split(ims_per_bn))
-    chunks = [net.heads(net.backbone(x), t) for x, t in zip(images.split(ims_per_bn), target_chunks)]
+    image_chunks = images.split(ims_per_bn)
+    target_chunks = targets.split(ims_per_bn) if targets is not None else [None] * len(image_chunks)
+    chunks = [net.heads(net.backbone(x), t) for x, t in zip(image_chunks, target_chunks)]
     return {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}

@@ -213,10 +213,7 @@ class MMT(nn.Module):
                 match the configured architecture (the keys are named).
             FileNotFoundError: a path that does not exist.
         """
-        if isinstance(paths, str) or len(paths) != 2:
-            raise ValueError(
-                f"MMT.INIT_WEIGHTS must be two checkpoint paths (source pre-training with two "
-                f"seeds), got {paths!r}")
+        check_init_weight_paths(paths)
         for path, (net, mean_net) in zip(paths, self.pairs()):
             state = load_network_state(path)
             check_state_matches(path, net, state)
@@ -224,11 +221,39 @@ class MMT(nn.Module):
             mean_net.load_state_dict(state, strict=False)
 
 
+def check_init_weight_paths(paths):
+    """Raise unless ``paths`` (``MMT.INIT_WEIGHTS``) are two existing files.
+
+    Raises:
+        ValueError: not exactly two paths.
+        FileNotFoundError: naming every path that does not exist.
+    """
+    if isinstance(paths, str) or len(paths) != 2:
+        raise ValueError(
+            f"MMT.INIT_WEIGHTS must be two checkpoint paths (source pre-training with two "
+            f"seeds), got {paths!r}")
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"MMT.INIT_WEIGHTS: checkpoint not found: {', '.join(missing)} (run the source "
+                                f"pre-training first, see README 'Recipe')")
+
+
+def save_base_networks(cfg, folder, seeds=(1, 2)):
+    """Save randomly initialised networks of ``cfg``'s architecture, one per seed, as stand-ins
+    for source pre-training (tests, speed benchmarks). Returns their paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        path = os.path.join(str(folder), f"random-seed{seed}.pth")
+        torch.save({"model": build_base_network(cfg).state_dict()}, path)
+        paths.append(path)
+    return paths
+
+
 def load_network_state(path):
     """State dict of one network from a fast-reid checkpoint (``{"model": ...}``) or a bare
     state dict, without its classifier."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"MMT.INIT_WEIGHTS: checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
