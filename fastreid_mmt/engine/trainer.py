@@ -157,9 +157,14 @@ def check_mmt_config(cfg):
     check_ims_per_bn(cfg, cfg.MMT.IMS_PER_BN, "MMT.IMS_PER_BN")
 
 
+def per_process_batch(cfg):
+    """Images each process forwards per step: ``SOLVER.IMS_PER_BATCH`` over the processes."""
+    return cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
+
+
 def check_ims_per_bn(cfg, ims_per_bn, key):
     """The per-process batch must split into whole BN chunks of ``ims_per_bn`` images."""
-    per_process = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
+    per_process = per_process_batch(cfg)
     if ims_per_bn < 0:
         raise ValueError(f"{key} must be >= 0 (0: the whole per-process batch), got {ims_per_bn}")
     if 0 < ims_per_bn < per_process and per_process % ims_per_bn:
@@ -170,7 +175,7 @@ def check_ims_per_bn(cfg, ims_per_bn, key):
 def log_ims_per_bn(cfg, ims_per_bn, key):
     """Say at start how many images each batch-norm layer sees per training forward."""
     world = comm.get_world_size()
-    per_process = cfg.SOLVER.IMS_PER_BATCH // world
+    per_process = per_process_batch(cfg)
     per_bn = per_process if ims_per_bn <= 0 else min(ims_per_bn, per_process)
     logger.info("Images per BN: %d (%s = %d; SOLVER.IMS_PER_BATCH %d over %d process(es) = %d per process, "
                 "forwarded in %d chunk(s))", per_bn, key, ims_per_bn, cfg.SOLVER.IMS_PER_BATCH, world,
