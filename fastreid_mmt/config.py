@@ -66,6 +66,8 @@ def add_mmt_config(cfg):
 
     _C.MMT.CLUSTER = CN()
     # "kmeans" (the paper) or "dbscan" (reference-code variant on the Jaccard distance).
+    # "ground_truth" is a diagnostic, not adaptation: the target's true ids replace the
+    # clustering (an upper bound on what perfect pseudo labels give in the same schedule).
     _C.MMT.CLUSTER.METHOD = "kmeans"
     # k-means clusters. Paper: 500 (Market target), 700 (Duke), 1500 (MSMT17).
     _C.MMT.CLUSTER.NUM_CLUSTERS = 500

@@ -48,6 +48,9 @@ def test_too_many_clusters_and_all_outliers():
         compute_pseudo_labels(feats, cfg.MMT.CLUSTER, seed=0)
     with pytest.raises(ValueError, match="METHOD must be one of"):
         compute_pseudo_labels(feats, small_mmt_cfg(MMT__CLUSTER__METHOD="spectral").MMT.CLUSTER, seed=0)
+    with pytest.raises(ValueError, match="ground_truth needs the true id of each of the 20 .* got 3"):
+        compute_pseudo_labels(feats, small_mmt_cfg(MMT__CLUSTER__METHOD="ground_truth").MMT.CLUSTER, seed=0,
+                              ground_truth=[0, 1, 2])
 
 
 def test_fewer_clusters_than_ids_per_batch_is_an_error_not_a_hang():

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from fastreid.engine.train_loop import HookBase
 
-from fastreid_mmt.clustering.pseudo_labels import cluster_centroids
+from fastreid_mmt.clustering.pseudo_labels import cluster_centroids, relabel_consecutive
 from fastreid_mmt.engine import MMTTrainer
 from fastreid_mmt.engine.hooks import unwrap
 
@@ -115,6 +115,17 @@ def test_pseudo_labels_never_read_target_ids(tiny_data, tmp_path, monkeypatch):
         runs.append((rec.epochs[0]["labels"], trainer.storage.history("loss_ce").values()))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     assert [v for v, _ in runs[0][1]] == [v for v, _ in runs[1][1]]
+
+
+def test_ground_truth_diagnostic_trains_on_the_true_ids(tiny_data, tmp_path):
+    """MMT.CLUSTER.METHOD ground_truth (the upper-bound diagnostic) uses the true ids as labels."""
+    paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
+    cfg = _mmt_cfg(tmp_path, paths, SOLVER__MAX_EPOCH=1, MMT__CLUSTER__METHOD="ground_truth")
+    trainer, rec = _train(cfg)
+    gt = trainer.mmt_hook.target.gt_pids
+    np.testing.assert_array_equal(rec.epochs[0]["labels"], relabel_consecutive(gt))
+    assert rec.epochs[0]["num_classes"] == len(set(gt))
+    assert trainer.storage.latest()["mmt/nmi"][0] == 1.0
 
 
 def test_centroids_helper():

@@ -9,7 +9,8 @@ from .dbscan import auto_eps, dbscan
 from .jaccard import jaccard_distance
 from .kmeans import kmeans
 
-METHODS = ("kmeans", "dbscan")
+# "ground_truth" is a diagnostic upper bound, not a clustering: the labels are given.
+METHODS = ("kmeans", "dbscan", "ground_truth")
 
 
 @dataclass
@@ -56,7 +57,7 @@ def relabel_consecutive(labels):
     return out
 
 
-def compute_pseudo_labels(features, cfg_cluster, seed, eps=None):
+def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=None):
     """Cluster L2-normalised features into pseudo labels.
 
     Args:
@@ -65,9 +66,12 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None):
         seed (int): k-means seed.
         eps (float or None): DBSCAN radius; None computes it with the automatic rule
             (``EPS_RHO``) when ``cfg_cluster.EPS`` is 0.
+        ground_truth (Sequence[int] or None): ``[N]`` true ids; read only by the
+            ``ground_truth`` method (the labels are these ids, renumbered).
 
     Raises:
-        ValueError: unknown method, more clusters than images, or no cluster at all.
+        ValueError: unknown method, more clusters than images, no cluster at all, or the
+            ``ground_truth`` method without ``N`` true ids.
     """
     method = cfg_cluster.METHOD
     n = features.shape[0]
@@ -86,6 +90,11 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None):
             raise ValueError(
                 f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target images as "
                 f"outliers: raise MMT.CLUSTER.EPS or lower MMT.CLUSTER.MIN_SAMPLES")
+    elif method == "ground_truth":
+        if ground_truth is None or len(ground_truth) != n:
+            raise ValueError(f"MMT.CLUSTER.METHOD ground_truth needs the true id of each of the {n} target "
+                             f"training images, got {None if ground_truth is None else len(ground_truth)}")
+        labels = relabel_consecutive(ground_truth)
     else:
         raise ValueError(f"MMT.CLUSTER.METHOD must be one of {METHODS}, got {method!r}")
     return PseudoLabels(labels, cluster_centroids(features, labels), eps)

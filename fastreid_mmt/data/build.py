@@ -28,7 +28,8 @@ def dataset_root():
 @dataclass
 class TargetSet:
     """The target training images. ``gt_pids`` are the ground-truth ids where the data set
-    has them: a **diagnostic only** (NMI/ARI logging), never read by training."""
+    has them: a **diagnostic only** (NMI/ARI logging), never read by training unless the
+    user asks for the upper-bound diagnostic ``MMT.CLUSTER.METHOD ground_truth``."""
 
     img_paths: list
     camids: list

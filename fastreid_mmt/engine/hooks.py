@@ -58,6 +58,11 @@ class MMTHook(HookBase):
         self.eps = None
         self.extract_loader = build_extract_loader(cfg, target)
         self.labels = None
+        self.ground_truth = None
+        if cfg.MMT.CLUSTER.METHOD == "ground_truth":
+            logger.warning("MMT.CLUSTER.METHOD is ground_truth: training reads the target's TRUE ids (a "
+                           "diagnostic upper bound, not unsupervised domain adaptation)")
+            self.ground_truth = target.gt_pids
 
     # -- checkpointable ------------------------------------------------------------------
     def state_dict(self):
@@ -81,7 +86,8 @@ class MMTHook(HookBase):
         extracted = time.perf_counter()
         result = None
         if comm.is_main_process():
-            result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps)
+            result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps,
+                                           ground_truth=self.ground_truth)
         result = broadcast_pseudo_labels(result, self.model.device)
         clustered = time.perf_counter()
         self.eps = result.eps
