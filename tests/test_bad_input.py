@@ -46,8 +46,12 @@ def test_too_many_clusters_and_all_outliers():
                         MMT__CLUSTER__K2=2, MMT__CLUSTER__MIN_SAMPLES=4)
     with pytest.raises(ValueError, match="all 20 target images as outliers"):
         compute_pseudo_labels(feats, cfg.MMT.CLUSTER, seed=0)
+    with pytest.raises(ValueError, match="MMT.CLUSTER.METHOD must be one of .* got 'spectral'"):
+        small_mmt_cfg(MMT__CLUSTER__METHOD="spectral")  # caught when the config is built
+    cluster = small_mmt_cfg().MMT.CLUSTER.clone()
+    cluster.METHOD = "spectral"
     with pytest.raises(ValueError, match="METHOD must be one of"):
-        compute_pseudo_labels(feats, small_mmt_cfg(MMT__CLUSTER__METHOD="spectral").MMT.CLUSTER, seed=0)
+        compute_pseudo_labels(feats, cluster, seed=0)
     with pytest.raises(ValueError, match="ground_truth needs the true id of each of the 20 .* got 3"):
         compute_pseudo_labels(feats, small_mmt_cfg(MMT__CLUSTER__METHOD="ground_truth").MMT.CLUSTER, seed=0,
                               ground_truth=[0, 1, 2])

@@ -12,6 +12,7 @@ from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 from fastreid.utils.logger import setup_logger
 
+from ..clustering.pseudo_labels import METHODS
 from ..config import add_mmt_config
 from ..data import dataset_root
 from ..data.checks import check_datasets
@@ -31,8 +32,15 @@ def build_cfg(config_file, opts=()):
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     resolve_device(cfg)
+    check_cluster_method(cfg)
     check_pretrain_path(cfg)
     return cfg
+
+
+def check_cluster_method(cfg):
+    """A misspelt ``MMT.CLUSTER.METHOD`` fails here, not after the first feature extraction."""
+    if cfg.MMT.CLUSTER.METHOD not in METHODS:
+        raise ValueError(f"MMT.CLUSTER.METHOD must be one of {METHODS}, got {cfg.MMT.CLUSTER.METHOD!r}")
 
 
 def check_pretrain_path(cfg):
