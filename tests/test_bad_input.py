@@ -48,6 +48,10 @@ def test_too_many_clusters_and_all_outliers():
         compute_pseudo_labels(feats, cfg.MMT.CLUSTER, seed=0)
     with pytest.raises(ValueError, match="MMT.CLUSTER.METHOD must be one of .* got 'spectral'"):
         small_mmt_cfg(MMT__CLUSTER__METHOD="spectral")  # caught when the config is built
+    with pytest.raises(ValueError, match="MMT.CLUSTER.BACKEND must be one of .* got 'faiis'"):
+        small_mmt_cfg(MMT__CLUSTER__BACKEND="faiis")
+    with pytest.raises(ValueError, match="MMT.TEST_NET must be one of .* got 'mean_net3'"):
+        small_mmt_cfg(MMT__TEST_NET="mean_net3")
     cluster = small_mmt_cfg().MMT.CLUSTER.clone()
     cluster.METHOD = "spectral"
     with pytest.raises(ValueError, match="METHOD must be one of"):

@@ -132,8 +132,11 @@ def test_reset_classifiers_follows_cluster_count(mmt_cfg):
 
 
 def test_unknown_test_net_is_rejected():
+    cfg = small_mmt_cfg()  # build_cfg rejects it too (test_bad_input); here the model's own check
+    cfg.defrost()
+    cfg.MMT.TEST_NET = "student"
     with pytest.raises(ValueError, match="MMT.TEST_NET"):
-        build_model(small_mmt_cfg(MMT__TEST_NET="student"))
+        build_model(cfg)
 
 
 def _bn_running_means(net):

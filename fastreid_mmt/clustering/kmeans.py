@@ -17,7 +17,8 @@ from .checks import check_features, check_range
 
 __all__ = ["kmeans"]
 
-_BACKENDS = ("auto", "faiss", "torch")
+# Values of MMT.CLUSTER.BACKEND.
+BACKENDS = ("auto", "faiss", "torch")
 
 
 def _faiss_module():
@@ -202,8 +203,8 @@ def kmeans(
         raise ValueError(f"num_iters must be >= 1, got {num_iters}")
     if block_size < 1 or init_oversample < 1:
         raise ValueError(f"block_size and init_oversample must be >= 1, got {block_size}, {init_oversample}")
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     features = features.detach().float().contiguous()
     faiss = _faiss_module() if backend != "torch" else None
     if backend == "faiss" and faiss is None:

@@ -12,11 +12,12 @@ from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 from fastreid.utils.logger import setup_logger
 
+from ..clustering.kmeans import BACKENDS
 from ..clustering.pseudo_labels import METHODS
 from ..config import add_mmt_config
 from ..data import dataset_root
 from ..data.checks import check_datasets
-from ..modeling.meta_arch.mmt import check_init_weight_paths
+from ..modeling.meta_arch.mmt import TEST_NETS, check_init_weight_paths
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +33,22 @@ def build_cfg(config_file, opts=()):
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     resolve_device(cfg)
-    check_cluster_method(cfg)
+    check_choices(cfg)
     check_pretrain_path(cfg)
     return cfg
 
 
-def check_cluster_method(cfg):
-    """A misspelt ``MMT.CLUSTER.METHOD`` fails here, not after the first feature extraction."""
-    if cfg.MMT.CLUSTER.METHOD not in METHODS:
-        raise ValueError(f"MMT.CLUSTER.METHOD must be one of {METHODS}, got {cfg.MMT.CLUSTER.METHOD!r}")
+def check_choices(cfg):
+    """A misspelt value of a key with fixed choices fails here, naming the key, rather than
+    after the model is built or the first features are extracted."""
+    choices = {
+        "MMT.CLUSTER.METHOD": (cfg.MMT.CLUSTER.METHOD, METHODS),
+        "MMT.CLUSTER.BACKEND": (cfg.MMT.CLUSTER.BACKEND, BACKENDS),
+        "MMT.TEST_NET": (cfg.MMT.TEST_NET, TEST_NETS),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ValueError(f"{key} must be one of {allowed}, got {value!r}")
 
 
 def check_pretrain_path(cfg):
