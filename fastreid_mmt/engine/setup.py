@@ -32,8 +32,8 @@ def build_cfg(config_file, opts=()):
     add_mmt_config(cfg)
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
-    resolve_device(cfg)
     check_choices(cfg)
+    resolve_device(cfg)
     check_pretrain_path(cfg)
     return cfg
 
@@ -44,6 +44,7 @@ def check_choices(cfg):
     choices = {
         "MMT.CLUSTER.METHOD": (cfg.MMT.CLUSTER.METHOD, METHODS),
         "MMT.CLUSTER.BACKEND": (cfg.MMT.CLUSTER.BACKEND, BACKENDS),
+        "MMT.CLUSTER.DEVICE": (cfg.MMT.CLUSTER.DEVICE, CLUSTER_DEVICES),
         "MMT.TEST_NET": (cfg.MMT.TEST_NET, TEST_NETS),
     }
     for key, (value, allowed) in choices.items():
@@ -66,8 +67,6 @@ def resolve_device(cfg):
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(f"MODEL.DEVICE is {cfg.MODEL.DEVICE!r} but CUDA is not available: using cpu")
         cfg.MODEL.DEVICE = "cpu"
-    if cfg.MMT.CLUSTER.DEVICE not in CLUSTER_DEVICES:
-        raise ValueError(f"MMT.CLUSTER.DEVICE must be one of {CLUSTER_DEVICES}, got {cfg.MMT.CLUSTER.DEVICE!r}")
     if cfg.MMT.CLUSTER.DEVICE == "cuda" and not torch.cuda.is_available():
         warnings.warn("MMT.CLUSTER.DEVICE is 'cuda' but CUDA is not available: clustering on the cpu")
         cfg.MMT.CLUSTER.DEVICE = "cpu"
