@@ -12,9 +12,10 @@ from fastreid.data.datasets import DATASET_REGISTRY
 
 logger = logging.getLogger(__name__)
 
-# File names fast-reid's Market1501 / DukeMTMC classes parse (``<pid>_c<camera>...jpg``).
+# File names fast-reid's Market1501 / DukeMTMC classes parse (``<pid>_c<camera>...jpg``; the
+# regex they apply to the full image path). The synthetic data writes names that match it.
 FILE_NAME_PATTERN = re.compile(r"([-\d]+)_c(\d)")
-# Split folders of the Market-1501 / DukeMTMC-reID layouts.
+# Split folders of the Market-1501 / DukeMTMC-reID layouts: train, query, gallery.
 SPLIT_FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
 # How many offending files an error lists.
 _SHOWN = 10

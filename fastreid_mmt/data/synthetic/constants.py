@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from ..checks import FILE_NAME_PATTERN, SPLIT_FOLDERS
 
 # ---------------------------------------------------------------------------
 # Public constants
@@ -12,10 +12,9 @@ MARKET = "market"
 DUKE = "duke"
 DOMAINS = (MARKET, DUKE)
 
-TRAIN_DIR = "bounding_box_train"
-QUERY_DIR = "query"
-GALLERY_DIR = "bounding_box_test"
-SPLIT_DIRS = (TRAIN_DIR, QUERY_DIR, GALLERY_DIR)
+# The split folders of the layouts fast-reid reads, as the input checks know them.
+SPLIT_DIRS = SPLIT_FOLDERS
+TRAIN_DIR, QUERY_DIR, GALLERY_DIR = SPLIT_DIRS
 
 MARKET_FOLDER = "Market-1501-v15.09.15"
 DUKE_FOLDER = "DukeMTMC-reID"
@@ -35,7 +34,7 @@ MIN_IMAGES_PER_ID = 2
 BACKGROUND_PID = 0
 
 # fast-reid parses (pid, camid) with this regex applied to the full image path.
-FASTREID_PATH_PATTERN = re.compile(r"([-\d]+)_c(\d)")
+FASTREID_PATH_PATTERN = FILE_NAME_PATTERN
 
 # ---------------------------------------------------------------------------
 # Layout constants
