@@ -1,6 +1,8 @@
 """Shared fixtures: small fast-reid configs (CPU, small backbones and inputs)."""
 
 import os
+import subprocess
+import sys
 import tempfile
 
 # fast-reid reads FASTREID_DATASETS once, when fastreid.data.build is imported: point it at a
@@ -17,6 +19,7 @@ import fastreid_mmt  # noqa: E402,F401
 from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
 SMALL_INPUT = [64, 32]
 
 
@@ -57,3 +60,26 @@ def save_source_checkpoints(cfg, folder, seeds=(1, 2)):
     from fastreid_mmt.modeling.meta_arch.mmt import save_base_networks
 
     return save_base_networks(cfg, folder, seeds)
+
+
+def train_net_command(args):
+    """``python tools/train_net.py ARGS`` as an argument list."""
+    return [sys.executable, TRAIN_NET, *args]
+
+
+def train_net_env(data_root):
+    """Environment of a ``tools/train_net.py`` child reading data sets from ``data_root``."""
+    return dict(os.environ, FASTREID_DATASETS=str(data_root), PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
+
+
+def run_train_net(args, data_root, timeout=600, expect_ok=True):
+    """Run ``tools/train_net.py ARGS`` through the real command line from the repository root.
+
+    With ``expect_ok`` assert a zero exit status (showing the log tail otherwise). Returns the
+    finished process (``stdout``, ``stderr``, ``returncode``).
+    """
+    proc = subprocess.run(train_net_command(args), cwd=REPO, env=train_net_env(data_root), capture_output=True,
+                          text=True, timeout=timeout)
+    if expect_ok:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc

@@ -15,7 +15,7 @@ from fastreid_mmt.data import CameraAwarePKSampler, TargetImages, load_target_se
 from fastreid_mmt.data.checks import DatasetError, check_datasets
 from fastreid_mmt.engine.setup import build_cfg
 
-from .conftest import REPO, save_source_checkpoints, small_mmt_cfg
+from .conftest import REPO, run_train_net, save_source_checkpoints, small_mmt_cfg
 
 
 def test_init_weights_must_be_two_existing_matching_checkpoints(tmp_path):
@@ -168,16 +168,12 @@ def test_gpu_clustering_or_amp_without_cuda_warns_and_falls_back():
 
 
 def test_cli_bad_input_exits_non_zero_and_leaves_the_output_folder_alone(tiny_data, tmp_path):
-    import subprocess
-    import sys
-
     out = tmp_path / "good_run"
     out.mkdir()
     (out / "config.yaml").write_text("results of a good run\n")
-    env = dict(os.environ, FASTREID_DATASETS=tiny_data, PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file",
-                           "configs/Demo/mmt.yml", "MMT.INIT_WEIGHTS", str([str(tmp_path / "a.pth"), str(tmp_path / "b.pth")]),
-                           "OUTPUT_DIR", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_train_net(["--config-file", "configs/Demo/mmt.yml", "MMT.INIT_WEIGHTS",
+                          str([str(tmp_path / "a.pth"), str(tmp_path / "b.pth")]), "OUTPUT_DIR", str(out)],
+                         tiny_data, timeout=300, expect_ok=False)
     assert proc.returncode != 0
     assert "MMT.INIT_WEIGHTS: checkpoint not found" in proc.stderr and "a.pth" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]

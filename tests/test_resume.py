@@ -1,9 +1,7 @@
 """Nothing lost: a run killed mid-epoch resumes to the uninterrupted result; same seed, same run."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -13,7 +11,8 @@ from fastreid.engine.train_loop import HookBase
 
 from fastreid_mmt.engine import MMTTrainer
 
-from .conftest import REPO, save_source_checkpoints, small_mmt_cfg
+from .conftest import (REPO, run_train_net, save_source_checkpoints, small_mmt_cfg, train_net_command,
+                       train_net_env)
 
 # Tiny and fast: ResNet-18 at 32x16 (the demo config otherwise), batch 16, 2 epochs of 10 iterations, k-means 12.
 ITERS = 10
@@ -25,25 +24,15 @@ RUN = ["--config-file", "configs/Demo/mmt.yml", "INPUT.SIZE_TRAIN", "[32, 16]", 
 EPOCH1_STARTED = "MMT epoch 1 pseudo labels"
 
 
-def _command(args, flags=()):
-    return [sys.executable, os.path.join(REPO, "tools", "train_net.py"), *flags, *RUN, *args]
-
-
-def _env(data_root):
-    return dict(os.environ, FASTREID_DATASETS=data_root, PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
-
-
 def _run(args, data_root, flags=()):
-    proc = subprocess.run(_command(args, flags), cwd=REPO, env=_env(data_root), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = run_train_net([*flags, *RUN, *args], data_root, timeout=300)
     return proc.stdout + proc.stderr
 
 
 def _run_and_kill_in_epoch1(args, data_root, out):
     """Start a run and SIGKILL it shortly after epoch 1 began (mid-epoch, no warning)."""
-    proc = subprocess.Popen(_command(args), cwd=REPO, env=_env(data_root), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(train_net_command([*RUN, *args]), cwd=REPO, env=train_net_env(data_root),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     try:
         for line in proc.stdout:

@@ -1,23 +1,17 @@
 """End to end through the real command line: pre-train, MMT, --eval-only, --resume."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import REPO
+from .conftest import run_train_net
 
 SMALL = ["SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64", "DATALOADER.NUM_WORKERS", "0",
          "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]"]
 
 
 def _run(args, data_root):
-    env = dict(os.environ, FASTREID_DATASETS=data_root, PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = run_train_net(args, data_root)
     return proc.stdout + proc.stderr
 
 
