@@ -22,6 +22,7 @@ def test_diagnose_prints_alignment_label_quality_and_teacher_accuracy(tiny_data,
     assert re.search(r"cosine between the two networks' features of the same image: -?[01]\.\d{3}", out)
     assert re.search(r"averaged feature: k-means 10 NMI [01]\.\d{3}, nearest neighbour of the same id "
                      r"[01]\.\d{3}", out)
-    for row in (r"\| k-means 10 \| 10 \| 0 \| ", r"\| k-means 20 \| 20 \| 0 \| ", r"\| DBSCAN eps 0.9 \| \d+ \| \d+ \| "):
+    rows = (r"\| k-means 10 \| 10 \| 0 \| ", r"\| k-means 20 \| 20 \| 0 \| ", r"\| DBSCAN eps 0.9 \| \d+ \| \d+ \| ")
+    for row in rows:
         assert re.search(row, out), out
     assert re.search(r"top-1 [01]\.\d\d with train-mode BN \(16 images per BN\), [01]\.\d\d with eval-mode BN", out)
