@@ -178,3 +178,25 @@ def test_cli_bad_input_exits_non_zero_and_leaves_the_output_folder_alone(tiny_da
     assert "MMT.INIT_WEIGHTS: checkpoint not found" in proc.stderr and "a.pth" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
     assert (out / "config.yaml").read_text() == "results of a good run\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--eval-only"], "--eval-only needs MODEL.WEIGHTS"),
+    (["--eval-only", "MODEL.WEIGHTS", "logs/nope/model_final.pth"],
+     "MODEL.WEIGHTS: checkpoint not found: logs/nope/model_final.pth"),
+    (["MODEL.BACKBONE.DEPTH", "34x", "MODEL.BACKBONE.FEAT_DIM", "2048"],
+     "MODEL.BACKBONE.FEAT_DIM is 2048 but build_resnet_backbone (DEPTH 34x, WITH_IBN False) produces 512-channel "
+     "features: set MODEL.BACKBONE.FEAT_DIM 512"),
+])
+def test_cli_eval_without_weights_and_wrong_feat_dim_fail_before_anything_is_built(tiny_data, tmp_path, args,
+                                                                                     message):
+    out = tmp_path / "good_run"
+    out.mkdir()
+    (out / "config.yaml").write_text("results of a good run\n")
+    proc = run_train_net(["--config-file", "configs/Demo/mmt.yml", *args, "OUTPUT_DIR", str(out)], tiny_data,
+                         timeout=300, expect_ok=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert "Rank-1" not in proc.stdout + proc.stderr  # nothing evaluated
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
+    assert (out / "config.yaml").read_text() == "results of a good run\n"

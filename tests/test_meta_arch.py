@@ -45,12 +45,27 @@ def test_registered_and_four_networks_are_submodules(mmt_cfg):
     assert {k for k, p in model.net2.named_parameters() if not p.requires_grad} == {"heads.bottleneck.0.bias"}
 
 
-@pytest.mark.parametrize("backbone,depth,feat_dim", [
-    ("build_resnet_backbone", "18x", 512),
-    ("build_osnet_backbone", "x0_25", 128),
-])
-def test_one_step_changes_students_and_not_mean_nets(backbone, depth, feat_dim):
-    model = build_model(small_mmt_cfg(backbone, depth, feat_dim))
+# The backbones the README promises (any fast-reid backbone): name, depth, IBN, feature width.
+BACKBONES = [
+    ("build_resnet_backbone", "18x", False, 512),
+    ("build_resnet_backbone", "18x", True, 512),
+    ("build_resnet_backbone", "34x", False, 512),
+    ("build_resnet_backbone", "34x", True, 512),
+    ("build_resnet_backbone", "50x", False, 2048),
+    ("build_resnet_backbone", "50x", True, 2048),
+    ("build_osnet_backbone", "x0_25", False, 128),
+    ("build_osnet_backbone", "x1_0", False, 512),
+    ("build_osnet_backbone", "x1_0", True, 512),
+]
+
+
+@pytest.mark.parametrize("backbone,depth,ibn,feat_dim", BACKBONES)
+def test_one_step_changes_students_and_not_mean_nets(backbone, depth, ibn, feat_dim):
+    wrong = 2048 if feat_dim != 2048 else 512
+    with pytest.raises(ValueError, match=rf"FEAT_DIM is {wrong} but {backbone} \(DEPTH {depth}, WITH_IBN {ibn}\) "
+                                         rf"produces {feat_dim}-channel features: set MODEL.BACKBONE.FEAT_DIM {feat_dim}"):
+        small_mmt_cfg(backbone, depth, wrong, MODEL__BACKBONE__WITH_IBN=ibn)
+    model = build_model(small_mmt_cfg(backbone, depth, feat_dim, MODEL__BACKBONE__WITH_IBN=ibn))
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     losses = _sgd_step(model, _batch())

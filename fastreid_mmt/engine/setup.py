@@ -1,5 +1,6 @@
 """Config setup shared by ``tools/train_net.py`` and the tests."""
 
+import functools
 import logging
 import os
 import warnings
@@ -8,6 +9,7 @@ import torch
 
 from fastreid.config import get_cfg
 from fastreid.engine import default_setup
+from fastreid.modeling.backbones import build_backbone
 from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 from fastreid.utils.logger import setup_logger
@@ -35,6 +37,7 @@ def build_cfg(config_file, opts=()):
     check_choices(cfg)
     resolve_device(cfg)
     check_pretrain_path(cfg)
+    check_feat_dim(cfg)
     return cfg
 
 
@@ -62,6 +65,49 @@ def check_pretrain_path(cfg):
             "ImageNet checkpoint (nothing is downloaded), or set MODEL.BACKBONE.PRETRAIN False")
 
 
+@functools.lru_cache(maxsize=32)
+def _backbone_width(backbone_yaml, height, width):
+    """Channels of the feature map the backbone described by ``backbone_yaml`` (a dumped
+    ``MODEL.BACKBONE`` node) produces, or None when it cannot be probed. The backbone is built
+    and run on the ``meta`` device: no weights are loaded, no memory or compute is spent."""
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE = cfg.MODEL.BACKBONE.load_cfg(backbone_yaml)
+    cfg.MODEL.BACKBONE.PRETRAIN = False
+    try:
+        with torch.device("meta"):
+            out = build_backbone(cfg)(torch.empty(2, 3, height, width))
+    except Exception as err:  # a backbone the meta device cannot run: the model build will tell
+        logger.debug("cannot probe the width of %s on the meta device: %s", cfg.MODEL.BACKBONE.NAME, err)
+        return None
+    return int(out.shape[1])
+
+
+def check_feat_dim(cfg):
+    """The head's input width ``MODEL.BACKBONE.FEAT_DIM`` must be what the backbone produces
+    (ResNet-18/34 and OSNet: 512, ResNet-50 and deeper: 2048). Otherwise fast-reid fails at
+    the first forward, deep inside a BatchNorm call, after the data sets were read."""
+    backbone = cfg.MODEL.BACKBONE
+    height, width = cfg.INPUT.SIZE_TEST
+    produced = _backbone_width(backbone.dump(), int(height), int(width))
+    if produced is not None and produced != backbone.FEAT_DIM:
+        raise ValueError(
+            f"MODEL.BACKBONE.FEAT_DIM is {backbone.FEAT_DIM} but {backbone.NAME} (DEPTH {backbone.DEPTH}, "
+            f"WITH_IBN {backbone.WITH_IBN}) produces {produced}-channel features: set MODEL.BACKBONE.FEAT_DIM "
+            f"{produced}")
+
+
+def check_eval_weights(cfg, args):
+    """``--eval-only`` evaluates ``MODEL.WEIGHTS``: without it fast-reid would evaluate a randomly
+    initialised model and print meaningless numbers."""
+    if not args.eval_only:
+        return
+    if not cfg.MODEL.WEIGHTS:
+        raise ValueError("--eval-only needs MODEL.WEIGHTS: give the checkpoint to evaluate, e.g. "
+                         "--eval-only MODEL.WEIGHTS logs/mmt/duke2market/model_final.pth")
+    if not os.path.isfile(cfg.MODEL.WEIGHTS):
+        raise FileNotFoundError(f"MODEL.WEIGHTS: checkpoint not found: {cfg.MODEL.WEIGHTS}")
+
+
 def resolve_device(cfg):
     """Without CUDA, train and cluster on the CPU (with a warning) instead of failing later."""
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
@@ -87,6 +133,7 @@ def setup(args):
     ``SEED`` (when >= 0). Bad input fails here, before ``OUTPUT_DIR`` is touched."""
     cfg = build_cfg(args.config_file, args.opts)
     cfg.freeze()
+    check_eval_weights(cfg, args)
     check_init_weights(cfg, args)
     check_datasets(cfg, dataset_root())
     default_setup(cfg, args)
