@@ -98,4 +98,12 @@ def add_mmt_config(cfg):
     _C.PRETRAIN.TARGET_BN_DATASETS = []
     # Images per batch-norm batch in source pre-training (see MMT.IMS_PER_BN). Reference: 16.
     _C.PRETRAIN.IMS_PER_BN = 16
+    # Iterations per pre-training epoch, so that SOLVER.MAX_EPOCH, SOLVER.STEPS and
+    # PRETRAIN.WARMUP_EPOCHS count the reference's epochs whatever the source size. 0: one pass
+    # over the source images (fast-reid's epoch). Reference: 100 (scripts/pretrain.sh --iters).
+    _C.PRETRAIN.ITERS_PER_EPOCH = 100
+    # Epochs of linear lr warm-up from SOLVER.WARMUP_FACTOR to 1 in pre-training (per epoch, as
+    # the reference's WarmupMultiStepLR; fast-reid's SOLVER.WARMUP_ITERS must stay 0).
+    # Reference: 10 (from 0.01).
+    _C.PRETRAIN.WARMUP_EPOCHS = 10
     return cfg

@@ -28,9 +28,10 @@ def pretrained(tiny_data, tmp_path_factory):
     paths = []
     for seed in (1, 2):
         folder = out / f"seed{seed}"
-        _run(["--config-file", "configs/Demo/pretrain.yml", *SMALL, "SOLVER.MAX_EPOCH", "1",
-              "SOLVER.WARMUP_ITERS", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "1",
-              "SEED", str(seed), "OUTPUT_DIR", str(folder)], tiny_data)
+        log = _run(["--config-file", "configs/Demo/pretrain.yml", *SMALL, "SOLVER.MAX_EPOCH", "1",
+                    "PRETRAIN.ITERS_PER_EPOCH", "10", "PRETRAIN.WARMUP_EPOCHS", "0", "SOLVER.CHECKPOINT_PERIOD", "1",
+                    "TEST.EVAL_PERIOD", "1", "SEED", str(seed), "OUTPUT_DIR", str(folder)], tiny_data)
+        assert "Source pre-training: 1 epochs of 10 iterations" in log
         assert (folder / "model_final.pth").is_file()
         paths.append(str(folder / "model_final.pth"))
     return paths

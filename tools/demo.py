@@ -66,8 +66,8 @@ DATA = dict(num_ids=200, images_per_id=12, num_query_ids=100, height=64, width=3
 QUICK_DATA = dict(num_ids=16, images_per_id=8, num_query_ids=10, height=32, width=16)
 QUICK_COMMON = ["INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]",
                 "SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64"]
-QUICK_PRETRAIN = ["SOLVER.MAX_EPOCH", "1", "SOLVER.WARMUP_ITERS", "2", "SOLVER.STEPS", "[100]",
-                  "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "1"]
+QUICK_PRETRAIN = ["SOLVER.MAX_EPOCH", "1", "PRETRAIN.ITERS_PER_EPOCH", "4", "PRETRAIN.WARMUP_EPOCHS", "0",
+                  "SOLVER.STEPS", "[100]", "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "1"]
 QUICK_MMT = ["SOLVER.MAX_EPOCH", "2", "MMT.ITERS_PER_EPOCH", "3", "MMT.CLUSTER.NUM_CLUSTERS", "8",
              "TEST.EVAL_PERIOD", "1"]
 

@@ -9,10 +9,14 @@ from torch.utils.data import Sampler
 class CameraAwarePKSampler(Sampler):
     """Infinite stream of batches of ``num_ids`` pseudo identities x ``num_instances`` images.
 
-    For each drawn identity an anchor image is picked at random, and its companions are taken
-    first from *other* cameras than the anchor's, then from the anchor's camera, then (if the
-    identity is smaller than ``num_instances``) repeated. Identities are drawn without
-    replacement until all have been used, then reshuffled.
+    For each drawn identity an anchor image is picked at random and ``num_instances - 1``
+    companions are drawn as the reference's ``RandomMultipleGallerySampler`` draws them: from
+    the identity's images in *other* cameras than the anchor's when there is any (without
+    replacement when there are at least ``num_instances`` of them, with replacement
+    otherwise), else from its other images in the anchor's camera (same rule). An identity of
+    one image repeats it (the reference drops the companions, which shifts every later batch
+    off its P x K grid). Identities are drawn without replacement until all have been used
+    (one pass), then reshuffled. Used for source pre-training and for the pseudo labels.
 
     Every rank draws the same global batches from the same seed and keeps its own slice, so
     the union over ranks does not depend on the number of processes.
@@ -50,15 +54,15 @@ class CameraAwarePKSampler(Sampler):
         self.per_rank = batch // world_size
 
     def _companions(self, rng, members):
+        """``[K]`` dataset indices: a random anchor of ``members``, then its companions."""
         anchor = rng.choice(members)
         others = members[members != anchor]
-        rng.shuffle(others)
-        other_cam = others[self.camids[others] != self.camids[anchor]]
-        same_cam = others[self.camids[others] == self.camids[anchor]]
-        picked = np.concatenate(([anchor], other_cam, same_cam))[: self.num_instances]
-        if len(picked) < self.num_instances:
-            picked = np.concatenate((picked, rng.choice(members, self.num_instances - len(picked))))
-        return picked
+        pool = others[self.camids[others] != self.camids[anchor]]
+        if len(pool) == 0:
+            pool = others if len(others) else np.asarray([anchor])
+        # The reference samples without replacement only from at least K candidates (not K - 1).
+        replace = len(pool) < self.num_instances
+        return np.concatenate(([anchor], rng.choice(pool, self.num_instances - 1, replace=replace)))
 
     def global_batches(self):
         """Infinite generator of global batches (arrays of ``P * K`` dataset indices)."""

@@ -6,15 +6,16 @@ import os
 
 import torch
 
-from fastreid.data import build_reid_train_loader
 from fastreid.engine import DefaultTrainer
 from fastreid.utils import comm
 from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter, get_event_storage
 
 from ..data import load_target_set
+from ..data.source import build_source_train_loader
 from .checkpoint import make_checkpointer_atomic
 from .distributed import unwrap
 from .hooks import MMTHook
+from .schedule import build_epoch_scheduler, check_epoch_schedule
 from ..data.target_bn import TargetBNLoader
 
 logger = logging.getLogger(__name__)
@@ -187,24 +188,38 @@ def log_ims_per_bn(cfg, ims_per_bn, key):
 
 
 class SourceTrainer(DefaultTrainer):
-    """Supervised source pre-training (``SourceBaseline``): fast-reid's loop and loader, plus
+    """Supervised source pre-training (``SourceBaseline``) in fast-reid's loop, as the
+    reference runs it: epochs of ``PRETRAIN.ITERS_PER_EPOCH`` iterations, a per-epoch lr
+    schedule (:mod:`.schedule`), the camera-aware sampler (``DATALOADER.SAMPLER_TRAIN``), and
     a target batch per step for BN adaptation when ``PRETRAIN.TARGET_BN_DATASETS`` is set."""
 
     def __init__(self, cfg):
         check_ims_per_bn(cfg, cfg.PRETRAIN.IMS_PER_BN, "PRETRAIN.IMS_PER_BN")
+        check_epoch_schedule(cfg)
         super().__init__(cfg)
         log_ims_per_bn(cfg, cfg.PRETRAIN.IMS_PER_BN, "PRETRAIN.IMS_PER_BN")
+        logger.info("Source pre-training: %d epochs of %d iterations", self.max_epoch, self.iters_per_epoch)
 
     def build_writers(self):
         return build_default_writers(self.cfg, self.max_iter)
 
     @classmethod
     def build_train_loader(cls, cfg):
-        source = build_reid_train_loader(cfg, combineall=cfg.DATASETS.COMBINEALL)
+        seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
+        source = build_source_train_loader(cfg, seed)
         if not cfg.PRETRAIN.TARGET_BN_DATASETS:
             return source
         return TargetBNLoader(cfg, source)
 
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer, iters_per_epoch):
+        return build_epoch_scheduler(cfg, optimizer)
+
     def build_hooks(self):
+        # fast-reid fixed the epoch at one pass over the source just before building the hooks;
+        # the writers and the loop must see the reference's epoch length.
+        if self.cfg.PRETRAIN.ITERS_PER_EPOCH > 0:
+            self.iters_per_epoch = self.cfg.PRETRAIN.ITERS_PER_EPOCH
+            self.max_iter = self.max_epoch * self.iters_per_epoch
         make_checkpointer_atomic(self)
         return super().build_hooks()
