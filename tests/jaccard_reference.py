@@ -11,6 +11,8 @@ import torch
 
 __all__ = ["mmt_jaccard_dense", "mmt_eps_rule"]
 
+QE_CHUNK = 256  # rows per query-expansion chunk
+
 
 def _reciprocal(order, i, k):
     """``R(i)``: among the first ``k + 1`` of ``order[i]``, those that rank ``i`` there too."""
@@ -53,8 +55,9 @@ def mmt_jaccard_dense(features, k1=20, k2=6):
         weight = np.exp(-scaled[i, expansion])
         vec[i, expansion] = weight / weight.sum()
 
-    if k2 != 1:
-        vec = vec[order[:, :k2]].sum(axis=1) / np.float32(k2)
+    if k2 != 1:  # the mean of the k2 nearest rows (in row chunks, to bound the (n, k2, N) temporary)
+        vec = np.concatenate([vec[order[a : a + QE_CHUNK, :k2]].sum(axis=1) for a in range(0, num, QE_CHUNK)])
+        vec /= np.float32(k2)
 
     holders = [np.nonzero(vec[:, col])[0] for col in range(num)]
     out = np.zeros((num, num), dtype=np.float32)

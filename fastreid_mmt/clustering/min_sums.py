@@ -2,10 +2,10 @@
 ``m(i, j) = sum_l min(V[i, l], V[j, l])``, keeping only what is asked for.
 
 The sum of minima enumerates the triples ``(i, l, j)``, ``j >= i``, of entries
-sharing a column ``l`` of ``V`` (row blocks of about ``triple_budget``
-triples), adds the duplicates of each ``(i, j)`` with scipy's counting-sort
-conversions (in the order of ``l``, as the reference's loop does) and turns
-the sums into distances block by block. A block keeps:
+sharing a column ``l`` of ``V`` through a column-major copy of ``V``. Rows go
+in blocks (at most ``triple_budget`` triples and ``dense_budget`` sums each):
+a block adds its triples into a dense ``rows x (N - start)`` float32 slice, in
+the order of ``l`` for each pair as the reference's loop does, then keeps
 
 * the diagonal;
 * every pair with distance below ``cutoff``;
@@ -13,16 +13,19 @@ the sums into distances block by block. A block keeps:
   at or above ``cutoff`` (and below one): the pairs an eps rule may need
   beyond the cutoff. The selection holds at most ``2 * keep_smallest`` pairs.
 
-Nothing else is stored, so memory is that of one block plus what is kept,
-whatever the features. Every triple is still enumerated: on query-expanded
-vectors a value bound prunes few of them (see BENCHMARKS.md) and the
-selection above needs pairs far below any bound's threshold.
+Nothing else is stored: memory is one block plus what is kept, whatever the
+features. Time is the number of triples plus ``N^2 / 2`` cheap dense reads.
+Every triple is enumerated: on query-expanded vectors, value bounds (prefix
+filtering on ``m > 2(1 - c)/(2 - c)``) skip few of them (see BENCHMARKS.md),
+and the selection above needs pairs far below any such threshold.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["min_sum_distances"]
+
+THRESHOLD_MARGIN = 1e-6  # relative and absolute slack of the pre-selection on sums of minima
 
 
 def _column_index(v: sp.csr_matrix):
@@ -35,26 +38,35 @@ def _column_index(v: sp.csr_matrix):
     return col_major, v.data[col_major.data], csc_pos
 
 
-def _block_sums(v, col_major, csc_vals, csc_pos, counts, cum, start, stop):
-    """Sums of minima of rows ``start:stop`` with their partners ``j >= i``.
+def _block_sums(v, col_major, csc_vals, csc_pos, counts, cum, start, stop, buffer):
+    """Sums of minima of rows ``start:stop`` with their partners ``j >= start``.
+
+    The triples of the block are added into a dense ``(stop - start, N - start)`` slice of
+    ``buffer`` with ``np.add.at`` (unbuffered, in the triples' order: for each pair, in the
+    order of ``l``, as the reference's loop adds them).
 
     Returns:
-        (rows, cols, m): int64 global rows, int64 columns and float32 sums,
-        one per distinct pair.
+        (S, W) float32 view of ``buffer``: ``m(start + r, start + c)``, zero for pairs
+        sharing no column (and for ``c < r``).
     """
+    num = v.shape[0]
+    width = num - start
     lo, hi = v.indptr[start], v.indptr[stop]
     cnt = counts[lo:hi]
     total = int(cum[hi] - cum[lo])
-    shift = np.repeat(csc_pos[lo:hi] - (cum[lo:hi] - cum[lo]), cnt)
-    pos = shift + np.arange(total, dtype=np.int64)
+    index = np.int32 if max(v.nnz, total) < np.iinfo(np.int32).max else np.int64  # halves the traffic
+    # Entry e = (i, l) pairs with the CSC positions csc_pos[e] .. end of column l, in order.
+    pos = np.repeat((csc_pos[lo:hi] - (cum[lo:hi] - cum[lo])).astype(index), cnt)
+    pos += np.arange(total, dtype=index)
     mins = np.repeat(v.data[lo:hi], cnt)
     np.minimum(mins, csc_vals[pos], out=mins)
-    row_ptr = cum[v.indptr[start : stop + 1]] - cum[lo]
-    part = sp.csr_matrix((mins, col_major.indices[pos], row_ptr), shape=(stop - start, v.shape[0]))
-    part = part.tocsc()  # stable counting sort: duplicates of (i, j) adjacent, in l order
-    part.sum_duplicates()  # sequential float32 sums, zeros kept
-    cols = np.repeat(np.arange(v.shape[0], dtype=np.int64), np.diff(part.indptr))
-    return part.indices.astype(np.int64) + start, cols, part.data
+    row_base = np.arange(stop - start, dtype=index) * index(width) - index(start)  # key = r * width + (j - start)
+    key = np.repeat(np.repeat(row_base, np.diff(v.indptr[start : stop + 1])), cnt)
+    key += col_major.indices[pos]
+    sums = buffer[: (stop - start) * width]
+    sums.fill(0.0)
+    np.add.at(sums, key, mins)
+    return sums.reshape(stop - start, width)
 
 
 class _Smallest:
@@ -91,7 +103,18 @@ class _Smallest:
         return self.parts[0]
 
 
-def min_sum_distances(v: sp.csr_matrix, cutoff: float, keep_smallest: int, triple_budget: int):
+def _threshold(dist_bound: np.float32) -> np.float32:
+    """A sum of minima below which the distance is surely ``>= dist_bound``.
+
+    ``d < b  <=>  m > 2 (1 - b) / (2 - b)``; the margin absorbs float32 rounding of ``d``
+    (the kept pairs are then chosen on ``d`` itself).
+    """
+    exact = 2.0 * (1.0 - float(dist_bound)) / (2.0 - float(dist_bound))
+    return np.float32(max(0.0, exact * (1.0 - THRESHOLD_MARGIN) - THRESHOLD_MARGIN))
+
+
+def min_sum_distances(v: sp.csr_matrix, cutoff: float, keep_smallest: int, triple_budget: int,
+                      dense_budget: int = 1 << 22):
     """Jaccard distances of the pairs worth storing.
 
     Args:
@@ -102,7 +125,9 @@ def min_sum_distances(v: sp.csr_matrix, cutoff: float, keep_smallest: int, tripl
         keep_smallest: also return the ``keep_smallest`` smallest pairs
             ``i < j`` at or above ``cutoff`` and below one (all of them if
             fewer; ties at the last value broken arbitrarily).
-        triple_budget: approximate number of ``(i, l, j)`` triples per block.
+        triple_budget: at most about this many ``(i, l, j)`` triples per block
+            (about 40 bytes each).
+        dense_budget: at most about this many float32 sums per block.
 
     Returns:
         rows, cols, dist: the pairs ``i < j`` kept (int64, int64, float32,
@@ -117,25 +142,31 @@ def min_sum_distances(v: sp.csr_matrix, cutoff: float, keep_smallest: int, tripl
     row_cum = cum[v.indptr]  # (N + 1,) triples before each row
     cutoff = np.float32(cutoff)
     diag = np.ones(num, dtype=np.float32)
+    buffer = np.empty(max(dense_budget, num), dtype=np.float32)
     kept = []
     smallest = _Smallest(keep_smallest) if keep_smallest > 0 else None
     start = 0
     while start < num:
         stop = int(np.searchsorted(row_cum, row_cum[start] + triple_budget, side="right")) - 1
-        stop = min(max(stop, start + 1), num)
-        rows, cols, m = _block_sums(v, col_major, csc_vals, csc_pos, counts, cum, start, stop)
+        stop = min(max(stop, start + 1), num, start + max(1, len(buffer) // (num - start)))
+        sums = _block_sums(v, col_major, csc_vals, csc_pos, counts, cum, start, stop, buffer)
+        local = np.arange(stop - start)
+        m_diag = sums[local, local]
+        diag[start:stop] = np.maximum(np.float32(1.0) - m_diag / (np.float32(2.0) - m_diag), np.float32(0.0))
+        sums[local, local] = 0.0
+        bound = cutoff if smallest is None else max(cutoff, smallest.bound)
+        rows, cols = np.nonzero(sums > _threshold(bound))  # only c > r can be non-zero now
+        m = sums[rows, cols]
         dist = np.float32(1.0) - m / (np.float32(2.0) - m)
         np.maximum(dist, np.float32(0.0), out=dist)
-        on_diag = rows == cols
-        diag[rows[on_diag]] = dist[on_diag]
-        upper = cols > rows
-        below = upper & (dist < cutoff)
+        rows += start
+        cols += start
+        below = dist < cutoff
         kept.append((rows[below], cols[below], dist[below]))
         if smallest is not None:
-            above = upper & ~below
-            smallest.offer(rows[above], cols[above], dist[above])
+            smallest.offer(rows[~below], cols[~below], dist[~below])
         start = stop
     if smallest is not None:
         kept.append(smallest.result())
     rows, cols, dist = (np.concatenate(a) for a in zip(*kept))
-    return rows, cols, dist, diag
+    return rows.astype(np.int64), cols.astype(np.int64), dist, diag
