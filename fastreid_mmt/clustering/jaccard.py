@@ -47,6 +47,7 @@ from .reciprocal import expansion_pattern, reciprocal_mask, softmax_weights
 __all__ = ["jaccard_distance", "VARIANTS"]
 
 VARIANTS = ("mmt", "spcl")
+MAX_WORKERS = 4  # threads of the sum of minima (each holds a 16 MB slice and its temporaries)
 UNIT_NORM_TOL = 1e-3  # |x|^2 may differ from 1 by this much in the "mmt" variant
 
 
@@ -137,7 +138,8 @@ def jaccard_distance(
         divisor = None
     v = _encoding_vectors(features, rank.cpu().numpy(), k1, k2, divisor)
 
-    rows, cols, dist, diag = min_sum_distances(v, cutoff, keep_smallest, triple_budget)
+    rows, cols, dist, diag = min_sum_distances(v, cutoff, keep_smallest, triple_budget,
+                                               workers=max(1, min(torch.get_num_threads(), MAX_WORKERS)))
     every = np.arange(num, dtype=np.int64)
     out = sp.csr_matrix(
         (np.concatenate([dist, dist, diag]), (np.concatenate([rows, cols, every]), np.concatenate([cols, rows, every]))),
