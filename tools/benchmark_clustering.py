@@ -17,7 +17,8 @@ query-expanded vectors sharing columns with thousands of rows). Cases:
 (c) the two variants on the same features: eps and ARI between their labels.
 (d) ``kmeans`` (faiss and torch backends) against scikit-learn ``KMeans``.
 
-Usage: ``python tools/benchmark_clustering.py [--quick]`` (``--quick``: small sizes).
+Usage: ``python tools/benchmark_clustering.py [--quick] [--sections abcd]`` (``--quick``: small
+sizes; ``--sections``: which cases to run).
 """
 
 import argparse
@@ -190,12 +191,12 @@ def machine_description():
             f"scipy {scipy.__version__}, numpy {np.__version__}")
 
 
-def exact_rows(out_dir, num, dim, lines):
+def exact_rows(out_dir, num, dim, families, lines):
     lines += [f"(a) Jaccard + eps rule (rho {RHO}) + DBSCAN (min_samples {MIN_SAMPLES}), N = {num:,}, {dim}-d; "
               f"k1 {K1['mmt']} (mmt) / {K1['spcl']} (spcl), k2 {K2}; ours with cutoff {CUTOFF}\n",
               "| family | variant | pipeline | time (s) | CPU (s) | peak RSS (MB) | stored / row | eps | clusters "
               "| outliers | ARI vs dense | speed-up vs dense | ours / k-NN alone |", "|" + "---|" * 13]
-    for family in FAMILIES:
+    for family in families:
         for variant in ("spcl", "mmt"):
             spec = dict(family=family, variant=variant, num=num, dim=dim)
             dense, ours, alone = (run_child(out_dir, case=c, **spec) for c in ("dense", "ours", "knn"))
@@ -211,12 +212,12 @@ def exact_rows(out_dir, num, dim, lines):
     lines.append("")
 
 
-def large_rows(out_dir, sizes, lines):
+def large_rows(out_dir, sizes, families, lines):
     lines += ["(b) Ours alone, MMT variant (k1 20, k2 6), cutoff 0.9, pipeline as in (a)\n",
               "| N x D | family | time (s) | CPU (s) | peak RSS (MB) | stored / row | eps | clusters | goal |",
               "|" + "---|" * 9]
     for num, dim in sizes:
-        for family in FAMILIES:
+        for family in families:
             row = run_child(out_dir, case="ours", family=family, num=num, dim=dim)
             ok = row["peak_mb"] < GOALS["mem_gb"].get(dim, 4.0) * 1024 and row["seconds"] < GOALS["time_s"].get(dim, 1e9)
             lines.append(f"| {num:,} x {dim} | {family} | {_cost(row)} | {row['stored']:.1f} | {row['eps']:.4f} "
@@ -224,10 +225,10 @@ def large_rows(out_dir, sizes, lines):
     lines.append("")
 
 
-def variant_rows(out_dir, num, dim, lines):
+def variant_rows(out_dir, num, dim, families, lines):
     lines += [f"(c) The two variants on the same features, N = {num:,}, {dim}-d (ours, cutoff {CUTOFF})\n",
               "| family | eps mmt | eps spcl | clusters mmt / spcl | ARI between the label sets |", "|---|---|---|---|---|"]
-    for family in FAMILIES:
+    for family in families:
         mmt, spcl = (run_child(out_dir, case="ours", family=family, variant=v, num=num, dim=dim) for v in ("mmt", "spcl"))
         lines.append(f"| {family} | {mmt['eps']:.4f} | {spcl['eps']:.4f} | {mmt['clusters']} / {spcl['clusters']} "
                      f"| {_ari(out_dir, mmt, spcl):.4f} |")
@@ -247,21 +248,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--sklearn-max-iter", type=int, default=50, help="cap on scikit-learn KMeans iterations")
+    parser.add_argument("--sections", default="abcd", help="which of the cases (a)-(d) to run, e.g. 'ab'")
+    parser.add_argument("--families", default=",".join(FAMILIES), help="feature families of (a)-(c), comma-separated")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child[0]), args.child[1])
         return
     sizes = QUICK if args.quick else FULL
+    families = args.families.split(",")
+    if not set(families) <= set(FAMILIES):
+        raise SystemExit(f"--families must be among {FAMILIES}, got {args.families!r}")
     load_start = os.getloadavg()
     lines = []
     with tempfile.TemporaryDirectory() as out_dir:
-        exact_rows(out_dir, *sizes["exact"], lines)
-        large_rows(out_dir, sizes["large"], lines)
-        variant_rows(out_dir, *sizes["variants"], lines)
-        kmeans_rows(out_dir, *sizes["kmeans"], args.sklearn_max_iter, lines)
+        if "a" in args.sections:
+            exact_rows(out_dir, *sizes["exact"], families, lines)
+        if "b" in args.sections:
+            large_rows(out_dir, sizes["large"], families, lines)
+        if "c" in args.sections:
+            variant_rows(out_dir, *sizes["variants"], families, lines)
+        if "d" in args.sections:
+            kmeans_rows(out_dir, *sizes["kmeans"], args.sklearn_max_iter, lines)
     load_end = os.getloadavg()
-    header = [f"Command: `python tools/benchmark_clustering.py{' --quick' if args.quick else ''}`\n",
+    flags = (" --quick" if args.quick else "") + (f" --sections {args.sections}" if args.sections != "abcd" else "")
+    flags += f" --families {args.families}" if families != list(FAMILIES) else ""
+    header = [f"Command: `python tools/benchmark_clustering.py{flags}`\n",
               f"Machine: {machine_description()}.",
               f"Load average (1 min) at start / end: {load_start[0]:.1f} / {load_end[0]:.1f}.\n",
               "Time: wall-clock seconds of the pipeline (features generated beforehand); CPU: user + system seconds "
