@@ -219,7 +219,8 @@ def large_rows(out_dir, sizes, families, lines):
     for num, dim in sizes:
         for family in families:
             row = run_child(out_dir, case="ours", family=family, num=num, dim=dim)
-            ok = row["peak_mb"] < GOALS["mem_gb"].get(dim, 4.0) * 1024 and row["seconds"] < GOALS["time_s"].get(dim, 1e9)
+            ok = (row["peak_mb"] < GOALS["mem_gb"].get(dim, 4.0) * 1024
+                  and row["seconds"] < GOALS["time_s"].get(dim, 1e9))
             lines.append(f"| {num:,} x {dim} | {family} | {_cost(row)} | {row['stored']:.1f} | {row['eps']:.4f} "
                          f"| {row['clusters']} | {_met(ok)} |")
     lines.append("")
@@ -227,9 +228,11 @@ def large_rows(out_dir, sizes, families, lines):
 
 def variant_rows(out_dir, num, dim, families, lines):
     lines += [f"(c) The two variants on the same features, N = {num:,}, {dim}-d (ours, cutoff {CUTOFF})\n",
-              "| family | eps mmt | eps spcl | clusters mmt / spcl | ARI between the label sets |", "|---|---|---|---|---|"]
+              "| family | eps mmt | eps spcl | clusters mmt / spcl | ARI between the label sets |",
+              "|---|---|---|---|---|"]
     for family in families:
-        mmt, spcl = (run_child(out_dir, case="ours", family=family, variant=v, num=num, dim=dim) for v in ("mmt", "spcl"))
+        mmt, spcl = (run_child(out_dir, case="ours", family=family, variant=v, num=num, dim=dim)
+                     for v in ("mmt", "spcl"))
         lines.append(f"| {family} | {mmt['eps']:.4f} | {spcl['eps']:.4f} | {mmt['clusters']} / {spcl['clusters']} "
                      f"| {_ari(out_dir, mmt, spcl):.4f} |")
     lines.append("")

@@ -141,9 +141,7 @@ def jaccard_distance(
     rows, cols, dist, diag = min_sum_distances(v, cutoff, keep_smallest, triple_budget,
                                                workers=max(1, min(torch.get_num_threads(), MAX_WORKERS)))
     every = np.arange(num, dtype=np.int64)
-    out = sp.csr_matrix(
-        (np.concatenate([dist, dist, diag]), (np.concatenate([rows, cols, every]), np.concatenate([cols, rows, every]))),
-        shape=(num, num),
-    )
+    out_rows, out_cols = np.concatenate([rows, cols, every]), np.concatenate([cols, rows, every])
+    out = sp.csr_matrix((np.concatenate([dist, dist, diag]), (out_rows, out_cols)), shape=(num, num))
     out.sort_indices()
     return out
