@@ -84,10 +84,22 @@ def add_mmt_config(cfg):
     _C.MMT.CLUSTER.EPS_RHO = 1.6e-3
     # DBSCAN min_samples (a point counts itself). Reference: 4.
     _C.MMT.CLUSTER.MIN_SAMPLES = 4
-    # k-reciprocal neighbourhood size of the Jaccard distance. Reference: 20 or 30.
-    _C.MMT.CLUSTER.K1 = 30
+    # Jaccard distance of DBSCAN: "mmt" (MMT's own mmt/utils/rerank.py compute_jaccard_dist,
+    # what its DBSCAN script runs: k1 + 1 nearest searched, squared distances divided by each
+    # point's largest before the exp weights) or "spcl" (fast-reid's / SpCL's
+    # compute_jaccard_distance: k1 nearest, raw squared distances). Reference: "mmt".
+    _C.MMT.CLUSTER.JACCARD = "mmt"
+    # k-reciprocal neighbourhood size of the Jaccard distance. Reference: 20 (MMT's
+    # compute_jaccard_dist); fast-reid / SpCL use 30.
+    _C.MMT.CLUSTER.K1 = 20
     # Query-expansion neighbourhood of the Jaccard distance. Reference: 6.
     _C.MMT.CLUSTER.K2 = 6
+    # Jaccard pairs at distance >= this are not stored (memory O(N k) on any features); the
+    # eps rule stays exact (the pairs it needs beyond the cutoff are kept too), a fixed EPS
+    # must be below it, an automatic eps that is not makes the distance be recomputed above
+    # it. 1 keeps every pair below one, as the reference's dense matrix. Ours (the reference
+    # stores the dense N x N matrix).
+    _C.MMT.CLUSTER.JACCARD_CUTOFF = 0.9
     # Where to cluster: where the model lives ("auto"), "cpu", or "cuda" (e.g. a CPU-side
     # model debug run with GPU clustering); "cuda" without CUDA warns and uses the cpu.
     _C.MMT.CLUSTER.DEVICE = "auto"

@@ -1,4 +1,4 @@
-"""Tests of fastreid_mmt.clustering against fast-reid's dense reference."""
+"""Tests of fastreid_mmt.clustering (``spcl`` Jaccard variant) against fast-reid's dense reference."""
 
 import numpy as np
 import pytest
@@ -66,7 +66,7 @@ def reference(blobs):
 @pytest.fixture(scope="module", params=["torch", "faiss"])
 def ours(request, blobs):
     feats, _ = blobs
-    return jaccard_distance(feats, k1=30, k2=6, knn_backend=request.param)
+    return jaccard_distance(feats, k1=30, k2=6, variant="spcl", knn_backend=request.param)
 
 
 # ----------------------------------------------------------------- jaccard
@@ -116,7 +116,7 @@ def test_jaccard_other_parameters(k1, k2):
     # k1 = 25 checks the half size round(12.5) = 12; k2 = 1 skips expansion.
     feats, _ = make_reid_like(300, 64, seed=1)
     reference = compute_jaccard_distance(feats, k1=k1, k2=k2, search_option=3)
-    ours = jaccard_distance(feats, k1=k1, k2=k2)
+    ours = jaccard_distance(feats, k1=k1, k2=k2, variant="spcl")
     assert np.all(stored_mask(ours)[reference < 1])
     assert np.abs(densify(ours) - reference).max() <= VALUE_TOL
 
@@ -126,6 +126,9 @@ def test_jaccard_cuda_matches_cpu():
     feats, _ = make_reid_like(600, 64, seed=2)
     cpu = jaccard_distance(feats)
     gpu = jaccard_distance(feats.cuda())
+    assert (cpu != gpu).nnz == 0 or abs(cpu - gpu).max() <= VALUE_TOL
+    cpu = jaccard_distance(feats, variant="spcl")
+    gpu = jaccard_distance(feats.cuda(), variant="spcl")
     assert (cpu != gpu).nnz == 0 or abs(cpu - gpu).max() <= VALUE_TOL
 
 
@@ -225,7 +228,7 @@ def test_errors_are_informative():
         knn(feats, 3, backend="annoy")
     with pytest.raises(ValueError, match=r"k2=8 with k1=5"):
         jaccard_distance(feats, k1=5, k2=8)
-    with pytest.raises(ValueError, match=r"k1=30 with N=10"):
+    with pytest.raises(ValueError, match=r"k1=20 with N=10"):
         jaccard_distance(feats)
     square = sp.csr_matrix(np.eye(3, dtype=np.float32))
     with pytest.raises(ValueError, match="square"):

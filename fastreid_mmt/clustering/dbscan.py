@@ -1,16 +1,28 @@
 """DBSCAN on a sparse precomputed distance matrix, and MMT's automatic eps.
 
 The matrices come from :func:`~fastreid_mmt.clustering.jaccard.jaccard_distance`:
-square CSR matrices whose absent entries mean distance ``absent_value``
-(one for the Jaccard distance) and whose stored entries, explicit zeros
-included, are the pairs closer than that.
+square CSR matrices whose stored entries, explicit zeros included, are every
+pair closer than a cutoff (plus, optionally, the smallest pairs beyond it),
+absent entries standing for larger distances.
+
+MMT's eps rule (``examples/mmt_train_dbscan.py``) averages the
+``round(rho * count)`` smallest non-zero pairwise distances (``count``: the
+non-zero pairs ``i < j``). On a cut matrix it is exact when the matrix holds
+every pair below its cutoff and the :func:`eps_rule_pairs` smallest pairs
+``i < j`` overall, and its absent pairs beyond those are exactly one (what
+``jaccard_distance(..., keep_smallest=eps_rule_pairs(N, rho))`` returns).
 """
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
 
-__all__ = ["dbscan", "auto_eps"]
+__all__ = ["dbscan", "auto_eps", "eps_rule_pairs"]
+
+
+def eps_rule_pairs(num: int, rho: float) -> int:
+    """Upper bound on the number of pairs MMT's eps rule averages: ``round(rho * N (N - 1) / 2)``."""
+    return int(np.round(rho * (num * (num - 1) // 2)))
 
 
 def _check_square(dist) -> sp.csr_matrix:
@@ -108,6 +120,7 @@ def auto_eps(dist: sp.spmatrix, rho: float = 1.6e-3, absent_value: float = 1.0) 
     The reference takes the strict upper triangle of the dense matrix, keeps
     its non-zero entries (absent pairs count, with value ``absent_value``),
     sorts them and returns the mean of the ``round(rho * count)`` smallest.
+    On a matrix cut below one see the module docstring for when it is exact.
     This reproduces it exactly for a given matrix; note that the rule jumps
     when a distance moves between exactly 0 (dropped) and a tiny positive
     value (kept), so rounding-level differences between two matrices can

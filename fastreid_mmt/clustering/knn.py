@@ -11,15 +11,20 @@ faiss sees one).
 Every row starts with the point itself at distance 0, whatever the ties: this
 is the convention of the k-reciprocal re-ranking code, which assumes that a
 point is its own first neighbour.
+
+On request the search also returns each point's largest squared distance to
+any point (MMT's Jaccard variant divides by it): the ``"torch"`` backend reads
+it from the tiles it computes anyway, the ``"faiss"`` backend runs one more
+blocked pass (:func:`farthest`).
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
 from .checks import check_features, check_range
 
-__all__ = ["knn"]
+__all__ = ["knn", "farthest"]
 
 _BACKENDS = ("torch", "faiss")
 _GROUP = 32  # candidates summarised by one minimum when filtering a tile
@@ -108,14 +113,16 @@ def _merge_tile(
 
 
 def _knn_torch(
-    features: torch.Tensor, k: int, block_size: int, group: int = _GROUP
-) -> Tuple[torch.Tensor, torch.Tensor]:
+    features: torch.Tensor, k: int, block_size: int, with_far: bool = False, group: int = _GROUP
+) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     """Blocked matmul search using the symmetry of the distances.
 
     Row block ``I`` is compared with the columns ``c >= start(I)`` only: the
     tile serves its own rows and, read column-wise, the later rows, which
     halves the matrix products. Each side is merged by :func:`_merge_tile`
-    with groups of ``group`` candidates. See :func:`knn` for shapes.
+    with groups of ``group`` candidates. With ``with_far`` the row and column
+    maxima of every tile give each point's largest distance. See :func:`knn`
+    for shapes; the third output is None without ``with_far``.
     """
     num = features.shape[0]
     device = features.device
@@ -127,6 +134,7 @@ def _knn_torch(
     best_val = torch.full((num, k), float("inf"), dtype=features.dtype, device=device)
     best_idx = torch.zeros(num, k, dtype=torch.long, device=device)
     all_rows = torch.arange(num, device=device)
+    far = torch.zeros(num, dtype=features.dtype, device=device) if with_far else None
     for start in range(0, num, block):
         stop = min(start + block, num)
         rows, cols = stop - start, num - start
@@ -138,6 +146,9 @@ def _knn_torch(
         dist.copy_(sq_norms[start:].unsqueeze(0).expand(rows, cols))
         dist.addmm_(features[start:stop], features_t[:, start:], beta=1.0, alpha=-2.0)
         dist.add_(sq_norms[start:stop].unsqueeze(1))
+        if with_far:  # pairs (I, c >= start): rows of I, and columns for the later points
+            torch.maximum(far[start:stop], dist.amax(dim=1), out=far[start:stop])
+            torch.maximum(far[start:], dist.amax(dim=0), out=far[start:])
         local = torch.arange(rows, device=device)
         dist[local, local] = float("-inf")  # self first, before any tie
         own = tile[:rows].unflatten(1, (-1, group))  # (rows, G, group)
@@ -149,7 +160,33 @@ def _knn_torch(
             _merge_tile(best_val, best_idx, all_rows[stop:], later, later_min, start)
     best_val[:, 0] = 0.0
     best_val.clamp_(min=0.0)
-    return best_val, best_idx
+    return best_val, best_idx, far
+
+
+@torch.no_grad()
+def farthest(features: torch.Tensor, block_size: int = 1024) -> torch.Tensor:
+    """Largest squared Euclidean distance from each row to any row.
+
+    One blocked pass of matrix products on the features' device; memory is a
+    ``block_size x N`` tile.
+
+    Args:
+        features: (N, D) float32 tensor.
+        block_size: rows per tile.
+
+    Returns:
+        (N,) float32 ``max_j |x_i - x_j|^2`` (0 for a single row).
+    """
+    num = check_features(features)
+    features = features.detach().float().contiguous()
+    sq_norms = features.pow(2).sum(dim=1)
+    far = torch.zeros(num, dtype=features.dtype, device=features.device)
+    for start in range(0, num, block_size):
+        stop = min(start + block_size, num)
+        tile = torch.addmm(sq_norms.unsqueeze(0), features[start:stop], features.t(), beta=1.0, alpha=-2.0)
+        tile.add_(sq_norms[start:stop].unsqueeze(1))
+        far[start:stop] = tile.amax(dim=1).clamp(min=0.0)
+    return far
 
 
 def _knn_faiss(features: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -183,7 +220,8 @@ def knn(
     k: int,
     block_size: int = 1024,
     backend: str = "torch",
-) -> Tuple[torch.Tensor, torch.Tensor]:
+    return_farthest: bool = False,
+):
     """Exact k nearest neighbours of every row among all rows.
 
     Args:
@@ -194,12 +232,15 @@ def knn(
             ``4 * block_size * N`` bytes.
         backend: ``"torch"`` (blocked matmul on the tensor's device) or
             ``"faiss"`` (``IndexFlatL2``, GPU index when faiss sees a GPU).
+        return_farthest: also return each row's largest squared distance.
 
     Returns:
         dist: (N, k) float32 squared Euclidean distances, ascending per row,
             on the input's device; ``dist[:, 0] == 0``.
         idx: (N, k) int64 neighbour indices on the input's device;
             ``idx[i, 0] == i``.
+        far: (N,) float32 ``max_j |x_i - x_j|^2``, only with
+            ``return_farthest``.
 
     Raises:
         ValueError: on a non-2-D input, ``k`` outside ``[1, N]``, a
@@ -208,5 +249,8 @@ def knn(
     _validate(features, k, block_size, backend)
     features = features.detach().float().contiguous()
     if backend == "faiss":
-        return _knn_faiss(features, k)
-    return _knn_torch(features, k, block_size)
+        dist, idx = _knn_faiss(features, k)
+        far = farthest(features, block_size) if return_farthest else None
+    else:
+        dist, idx, far = _knn_torch(features, k, block_size, with_far=return_farthest)
+    return (dist, idx, far.clamp_(min=0.0)) if return_farthest else (dist, idx)

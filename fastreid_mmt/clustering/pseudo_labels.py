@@ -1,11 +1,13 @@
 """From features to pseudo labels and centroids with the configured method."""
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .dbscan import auto_eps, dbscan
+from .dbscan import auto_eps, dbscan, eps_rule_pairs
 from .jaccard import jaccard_distance
 from .kmeans import kmeans
 
@@ -57,8 +59,58 @@ def relabel_consecutive(labels):
     return out
 
 
+def _jaccard(features, cfg_cluster, cutoff, keep_smallest=0):
+    return jaccard_distance(features, k1=cfg_cluster.K1, k2=cfg_cluster.K2, variant=cfg_cluster.JACCARD,
+                            cutoff=cutoff, keep_smallest=keep_smallest)
+
+
+def _dbscan_labels(features, cfg_cluster, eps):
+    """DBSCAN labels on the Jaccard distance kept below ``MMT.CLUSTER.JACCARD_CUTOFF``.
+
+    ``eps`` is the radius of an earlier epoch (None: ``MMT.CLUSTER.EPS``, or the automatic rule
+    when it is 0). The rule is exact on the cut matrix (it also keeps the pairs the rule needs
+    beyond the cutoff); when the radius is not below the cutoff the distance is recomputed with
+    the cutoff just above it, so that DBSCAN sees every pair within the radius.
+
+    Returns:
+        tuple: labels ``[N]`` int64 (``0..K-1``, -1 outliers) and the radius.
+    """
+    n = features.shape[0]
+    cutoff = float(cfg_cluster.JACCARD_CUTOFF)
+    if not 0 < cutoff <= 1:
+        raise ValueError(f"MMT.CLUSTER.JACCARD_CUTOFF must satisfy 0 < cutoff <= 1, got {cutoff}")
+    if eps is None and cfg_cluster.EPS > 0:
+        eps = float(cfg_cluster.EPS)
+        if eps >= cutoff:
+            raise ValueError(f"MMT.CLUSTER.EPS = {eps} must be below MMT.CLUSTER.JACCARD_CUTOFF = {cutoff}: "
+                             "pairs at or above the cutoff are not stored; raise the cutoff or lower EPS")
+    if eps is None:
+        dist = _jaccard(features, cfg_cluster, cutoff, eps_rule_pairs(n, cfg_cluster.EPS_RHO))
+        eps = auto_eps(dist, rho=cfg_cluster.EPS_RHO)
+    else:
+        dist = None
+    if eps >= cutoff:
+        # Only an automatic radius gets here (a fixed one was refused above).
+        warnings.warn(f"the automatic DBSCAN eps {eps:.4f} is not below MMT.CLUSTER.JACCARD_CUTOFF = {cutoff}: "
+                      "recomputing the Jaccard distance with the cutoff just above eps (more memory)")
+        cutoff = float(np.nextafter(np.float32(eps), np.float32(2.0)))
+        dist = None
+    if dist is None:
+        dist = _jaccard(features, cfg_cluster, cutoff)
+    labels = relabel_consecutive(dbscan(dist, eps, min_samples=cfg_cluster.MIN_SAMPLES, absent_value=cutoff))
+    if not (labels >= 0).any():
+        raise ValueError(
+            f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target images as "
+            f"outliers: raise MMT.CLUSTER.EPS or lower MMT.CLUSTER.MIN_SAMPLES")
+    return labels, eps
+
+
 def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=None):
-    """Cluster L2-normalised features into pseudo labels.
+    """Cluster features into pseudo labels.
+
+    k-means runs on ``features`` as given (MMT's k-means script clusters the average of the two
+    mean nets' normalised features without re-normalising it); DBSCAN re-normalises them first,
+    as MMT's DBSCAN script does, and its centroids are means of the re-normalised features.
 
     Args:
         features (Tensor): ``[N, C]`` on CPU or CUDA.
@@ -70,8 +122,9 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
             ``ground_truth`` method (the labels are these ids, renumbered).
 
     Raises:
-        ValueError: unknown method, more clusters than images, no cluster at all, or the
-            ``ground_truth`` method without ``N`` true ids.
+        ValueError: unknown method, more clusters than images, no cluster at all, a fixed
+            ``EPS`` not below ``JACCARD_CUTOFF``, or the ``ground_truth`` method without ``N``
+            true ids.
     """
     method = cfg_cluster.METHOD
     n = features.shape[0]
@@ -82,14 +135,10 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
         labels, _ = kmeans(features, k, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
         labels = relabel_consecutive(labels.cpu().numpy())
     elif method == "dbscan":
-        dist = jaccard_distance(features, k1=cfg_cluster.K1, k2=cfg_cluster.K2)
-        if eps is None:
-            eps = cfg_cluster.EPS if cfg_cluster.EPS > 0 else auto_eps(dist, rho=cfg_cluster.EPS_RHO)
-        labels = relabel_consecutive(dbscan(dist, eps, min_samples=cfg_cluster.MIN_SAMPLES))
-        if not (labels >= 0).any():
-            raise ValueError(
-                f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target images as "
-                f"outliers: raise MMT.CLUSTER.EPS or lower MMT.CLUSTER.MIN_SAMPLES")
+        # MMT's DBSCAN script re-normalises the averaged feature (F.normalize) before the Jaccard
+        # distance and averages that normalised feature into the cluster centres.
+        features = F.normalize(features.float(), dim=1)
+        labels, eps = _dbscan_labels(features, cfg_cluster, eps)
     elif method == "ground_truth":
         if ground_truth is None or len(ground_truth) != n:
             raise ValueError(f"MMT.CLUSTER.METHOD ground_truth needs the true id of each of the {n} target "

@@ -14,6 +14,7 @@ from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 from fastreid.utils.logger import setup_logger
 
+from ..clustering.jaccard import VARIANTS as JACCARD_VARIANTS
 from ..clustering.kmeans import BACKENDS
 from ..clustering.pseudo_labels import METHODS
 from ..config import add_mmt_config
@@ -48,6 +49,7 @@ def check_choices(cfg):
         "MMT.CLUSTER.METHOD": (cfg.MMT.CLUSTER.METHOD, METHODS),
         "MMT.CLUSTER.BACKEND": (cfg.MMT.CLUSTER.BACKEND, BACKENDS),
         "MMT.CLUSTER.DEVICE": (cfg.MMT.CLUSTER.DEVICE, CLUSTER_DEVICES),
+        "MMT.CLUSTER.JACCARD": (cfg.MMT.CLUSTER.JACCARD, JACCARD_VARIANTS),
         "MMT.TEST_NET": (cfg.MMT.TEST_NET, TEST_NETS),
     }
     for key, (value, allowed) in choices.items():
