@@ -8,15 +8,14 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from fastreid.engine.train_loop import HookBase
 
 from fastreid_mmt.engine import MMTTrainer
 
 from .conftest import save_source_checkpoints, small_mmt_cfg
-from .preempt import (EPOCH1_STARTED, assert_same_result, checkpoint, epoch_eps, read_until, run, run_args,
-                      run_ok, start, temporaries)
+from .preempt import (EPOCH1_STARTED, assert_same_result, checkpoint, copy_epoch0, epoch_eps, read_until, run,
+                      run_args, run_ok, start, temporaries)
 
 # Room on the small disk for everything but checkpoints (config, logs, metrics, labels).
 DISK_SLACK = 16 * 1024 ** 2
@@ -61,17 +60,16 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, init, str
 
 
 def test_killed_during_clustering_then_resumed_equals_uninterrupted(tiny_data, init, straight, tmp_path):
-    """Killed twice in epoch 1's refinery: with the labels file half-way to disk, then (after
-    --resume) between feature extraction and clustering. The next --resume re-clusters with
-    the radius of the checkpoint and ends as the uninterrupted run."""
+    """Killed twice in epoch 1's refinery (after an epoch-0 checkpoint): with the labels file
+    half-way to disk, then between feature extraction and clustering. The next --resume
+    re-clusters with the radius of the checkpoint and ends as the uninterrupted run."""
     out = tmp_path / "killed"
-    code, log = run(run_args(init, out), tiny_data, fault="kill@write:epoch_001.npy")
+    copy_epoch0(straight[0], out)
+    saved = _sha(out / "model_0000.pth")
+    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault="kill@write:epoch_001.npy")
     assert code == -signal.SIGKILL and "SIGKILL of rank 0" in log, log[-3000:]
     labels = out / "pseudo_labels"
-    assert (labels / "epoch_000.npy").is_file()
     assert not (labels / "epoch_001.npy").exists() and temporaries(labels), "not killed mid-write"
-    assert (out / "last_checkpoint").read_text() == "model_0000.pth"
-    saved = _sha(out / "model_0000.pth")
 
     code, log = run(["--resume", *run_args(init, out)], tiny_data, fault="kill@extracted:1")
     assert code == -signal.SIGKILL and "at extracted:1" in log, log[-3000:]
@@ -80,8 +78,10 @@ def test_killed_during_clustering_then_resumed_equals_uninterrupted(tiny_data, i
     log = run_ok(["--resume", *run_args(init, out)], tiny_data)
     assert "MMT epoch 0 pseudo labels" not in log
     assert epoch_eps(log, 1) == epoch_eps(straight[1], 1) == epoch_eps(straight[1], 0)
+    assert checkpoint(out / "model_final.pth")["mmt_hook"]["eps"] > 0  # DBSCAN's automatic radius
     assert_same_result(straight[0], out)
     assert temporaries(out) == [] and _sha(out / "model_0000.pth") == saved
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
 
 
 class SmallDisk:
@@ -121,16 +121,20 @@ def small_disk(straight, tmp_path):
 
 
 def test_disk_full_during_checkpoint_save_then_resumed(tiny_data, init, straight, small_disk):
+    """Epoch 1 (resumed from an epoch-0 checkpoint) ends on a disk with no room for its
+    checkpoint: a clear error, nothing lost; --resume after freeing space continues."""
     disk, size = small_disk
     out = disk.folder / "run"
-    code, log = run(run_args(init, out), tiny_data, fault=disk.fault)
+    copy_epoch0(straight[0], out)
+    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault=disk.fault)
     assert code == 1, log[-3000:]
     assert f"no space left to write model_best.pth in {out}: " in log and "MB needed" in log, log[-3000:]
     assert "The previous checkpoint model_0000.pth and last_checkpoint are intact" in log
     assert (out / "last_checkpoint").read_text() == "model_0000.pth" and temporaries(out) == []
     assert not (out / "model_best.pth").exists() and not (out / "model_final.pth").exists()
-    kept, expected = checkpoint(out / "model_0000.pth"), checkpoint(straight[0] / "model_0000.pth")
-    assert all(torch.equal(kept["model"][k], v) for k, v in expected["model"].items())
+    assert (out / "model_0000.pth").read_bytes() == (straight[0] / "model_0000.pth").read_bytes()
+    np.testing.assert_array_equal(np.load(out / "pseudo_labels" / "epoch_001.npy"),
+                                  np.load(straight[0] / "pseudo_labels" / "epoch_001.npy"))
 
     disk.grow(size * 4 + DISK_SLACK)
     log = run_ok(["--resume", *run_args(init, out)], tiny_data)
