@@ -85,7 +85,15 @@ def broadcast_pseudo_labels(result, device):
 
 def rewrap_ddp(model):
     """A fresh ``DistributedDataParallel`` around ``model``'s module: needed after the
-    classifier changed shape (DDP's gradient buckets are sized at construction)."""
+    classifier changed shape (DDP's gradient buckets are sized at construction).
+
+    The old wrapper's reducer is dropped first: while anything still references the old
+    wrapper, its autograd hooks stay on the shared parameters and the next backward fails
+    (``grad.numel() == bucket_view.numel()``)."""
+    if isinstance(model, DistributedDataParallel):
+        for name in ("reducer", "logger"):  # the logger holds the reducer too
+            if hasattr(model, name):
+                delattr(model, name)
     module = unwrap(model)
     on_gpu = any(p.is_cuda for p in module.parameters())
     return DistributedDataParallel(module, device_ids=[comm.get_local_rank()] if on_gpu else None,
