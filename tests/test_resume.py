@@ -1,79 +1,145 @@
-"""Nothing lost: a run killed mid-epoch resumes to the uninterrupted result; same seed, same run."""
+"""Nothing lost: a run killed mid-epoch or during clustering, or whose checkpoint save hits a
+full disk, resumes to the uninterrupted result; same seed, same run."""
 
+import hashlib
 import signal
 import subprocess
 import time
 
 import numpy as np
-import torch
+import pytest
 
 from fastreid.engine.train_loop import HookBase
 
 from fastreid_mmt.engine import MMTTrainer
 
-from .conftest import (REPO, run_train_net, save_source_checkpoints, small_mmt_cfg, train_net_command,
-                       train_net_env)
+from .conftest import save_source_checkpoints, small_mmt_cfg
+from .preempt import (EPOCH1_STARTED, assert_same_result, checkpoint, copy_epoch0, epoch_eps, read_until, run,
+                      run_args, run_ok, start, temporaries)
 
-# Tiny and fast: ResNet-18 at 32x16 (the demo config otherwise), batch 16, 2 epochs of 10 iterations, k-means 12.
-ITERS = 10
-RUN = ["--config-file", "configs/Demo/mmt.yml", "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]",
-       "SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64",
-       "MMT.ITERS_PER_EPOCH", str(ITERS), "SOLVER.MAX_EPOCH", "2", "MMT.CLUSTER.NUM_CLUSTERS", "12",
-       "TEST.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "3"]
-# Printed by MMTHook once epoch 1 has its labels (after the epoch-0 checkpoint was saved).
-EPOCH1_STARTED = "MMT epoch 1 pseudo labels"
+# Room on the small disk for everything but checkpoints (config, logs, metrics, labels).
+DISK_SLACK = 16 * 1024 ** 2
 
 
-def _run(args, data_root, flags=()):
-    proc = run_train_net([*flags, *RUN, *args], data_root, timeout=300)
-    return proc.stdout + proc.stderr
+@pytest.fixture(scope="module")
+def init(tmp_path_factory):
+    return save_source_checkpoints(small_mmt_cfg(), tmp_path_factory.mktemp("source"))
 
 
-def _run_and_kill_in_epoch1(args, data_root, out):
-    """Start a run and SIGKILL it shortly after epoch 1 began (mid-epoch, no warning)."""
-    proc = subprocess.Popen(train_net_command([*RUN, *args]), cwd=REPO, env=train_net_env(data_root),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen = []
+@pytest.fixture(scope="module")
+def straight(tiny_data, init, tmp_path_factory):
+    """The uninterrupted run every resumed one must reproduce: (folder, log)."""
+    out = tmp_path_factory.mktemp("straight")
+    return out, run_ok(run_args(init, out), tiny_data)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, init, straight, tmp_path):
+    """SIGKILL from outside shortly after epoch 1 began (mid-epoch, no warning)."""
+    killed = tmp_path / "killed"
+    proc = start(run_args(init, killed), tiny_data)
     try:
-        for line in proc.stdout:
-            seen.append(line)
-            if EPOCH1_STARTED in line:
-                time.sleep(0.5)
-                break
+        seen = read_until(proc, EPOCH1_STARTED)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=60) == -signal.SIGKILL, "".join(seen[-50:])
+        assert proc.wait(timeout=60) == -signal.SIGKILL, seen[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert EPOCH1_STARTED in "".join(seen), "".join(seen[-50:])
-    assert (out / "model_0000.pth").is_file() and not (out / "model_final.pth").exists()
-    assert not (out / "model_0001.pth").exists(), "the kill came after epoch 1 ended: not mid-epoch"
+    assert EPOCH1_STARTED in seen, seen[-3000:]
+    assert (killed / "model_0000.pth").is_file() and not (killed / "model_final.pth").exists(), \
+        "the kill came after epoch 1 ended: not mid-epoch"
+    checkpoint(killed / (killed / "last_checkpoint").read_text())  # readable
 
-
-def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=True)["model"]
-
-
-def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, tmp_path):
-    init = save_source_checkpoints(small_mmt_cfg(), tmp_path)
-    common = ["MMT.INIT_WEIGHTS", str(init)]
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    _run(common + ["OUTPUT_DIR", str(straight)], tiny_data)
-
-    _run_and_kill_in_epoch1(common + ["OUTPUT_DIR", str(killed)], tiny_data, killed)
-    # Determinism: epoch 0 of the killed run is that of the uninterrupted one.
-    np.testing.assert_array_equal(np.load(killed / "pseudo_labels" / "epoch_000.npy"),
-                                  np.load(straight / "pseudo_labels" / "epoch_000.npy"))
-    torch.load(killed / (killed / "last_checkpoint").read_text(), weights_only=True)  # readable
-
-    log = _run([*common, "OUTPUT_DIR", str(killed)], tiny_data, flags=["--resume"])
+    log = run_ok(["--resume", *run_args(init, killed)], tiny_data)
     assert "Starting training from epoch 1" in log and "MMT epoch 0 pseudo labels" not in log
-    np.testing.assert_array_equal(np.load(killed / "pseudo_labels" / "epoch_001.npy"),
-                                  np.load(straight / "pseudo_labels" / "epoch_001.npy"))
-    expected, resumed = _weights(straight / "model_final.pth"), _weights(killed / "model_final.pth")
-    assert expected.keys() == resumed.keys()
-    differing = [k for k in expected if not torch.equal(expected[k], resumed[k])]
-    assert not differing, f"{len(differing)} tensors differ, e.g. {differing[:5]}"
+    assert_same_result(straight[0], killed)
+
+
+def test_killed_during_clustering_then_resumed_equals_uninterrupted(tiny_data, init, straight, tmp_path):
+    """Killed twice in epoch 1's refinery (after an epoch-0 checkpoint): with the labels file
+    half-way to disk, then between feature extraction and clustering. The next --resume
+    re-clusters with the radius of the checkpoint and ends as the uninterrupted run."""
+    out = tmp_path / "killed"
+    copy_epoch0(straight[0], out)
+    saved = _sha(out / "model_0000.pth")
+    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault="kill@write:epoch_001.npy")
+    assert code == -signal.SIGKILL and "SIGKILL of rank 0" in log, log[-3000:]
+    labels = out / "pseudo_labels"
+    assert not (labels / "epoch_001.npy").exists() and temporaries(labels), "not killed mid-write"
+
+    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault="kill@extracted:1")
+    assert code == -signal.SIGKILL and "at extracted:1" in log, log[-3000:]
+    assert "Starting training from epoch 1" in log and "pseudo labels:" not in log
+
+    log = run_ok(["--resume", *run_args(init, out)], tiny_data)
+    assert "MMT epoch 0 pseudo labels" not in log
+    assert epoch_eps(log, 1) == epoch_eps(straight[1], 1) == epoch_eps(straight[1], 0)
+    assert checkpoint(out / "model_final.pth")["mmt_hook"]["eps"] > 0  # DBSCAN's automatic radius
+    assert_same_result(straight[0], out)
+    assert temporaries(out) == [] and _sha(out / "model_0000.pth") == saved
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+
+
+class SmallDisk:
+    """A tmpfs of ``size`` bytes at ``folder`` (we run as root); where mounting is refused,
+    a plain folder and an ENOSPC injected into the first checkpoint write of epoch 1."""
+
+    def __init__(self, folder, size):
+        self.folder = folder
+        folder.mkdir()
+        self.mounted = self._mount("size=%d" % size)
+        self.fault = None if self.mounted else "enospc@write:model_best.pth"
+
+    def _mount(self, options):
+        cmd = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.folder)]
+        try:
+            return subprocess.run(cmd, capture_output=True).returncode == 0
+        except FileNotFoundError:
+            return False
+
+    def grow(self, size):
+        """Free space: the file system grows to ``size`` bytes."""
+        if self.mounted:
+            assert self._mount(f"remount,size={size}")
+
+    def unmount(self):
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.folder)], check=True)
+
+
+@pytest.fixture
+def small_disk(straight, tmp_path):
+    """Room for one checkpoint of the tiny run (and its logs), not for two."""
+    size = (straight[0] / "model_0000.pth").stat().st_size
+    disk = SmallDisk(tmp_path / "disk", size * 3 // 2 + DISK_SLACK)
+    yield disk, size
+    disk.unmount()
+
+
+def test_disk_full_during_checkpoint_save_then_resumed(tiny_data, init, straight, small_disk):
+    """Epoch 1 (resumed from an epoch-0 checkpoint) ends on a disk with no room for its
+    checkpoint: a clear error, nothing lost; --resume after freeing space continues."""
+    disk, size = small_disk
+    out = disk.folder / "run"
+    copy_epoch0(straight[0], out)
+    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault=disk.fault)
+    assert code == 1, log[-3000:]
+    assert f"no space left to write model_best.pth in {out}: " in log and "MB needed" in log, log[-3000:]
+    assert "The previous checkpoint model_0000.pth and last_checkpoint are intact" in log
+    assert (out / "last_checkpoint").read_text() == "model_0000.pth" and temporaries(out) == []
+    assert not (out / "model_best.pth").exists() and not (out / "model_final.pth").exists()
+    assert (out / "model_0000.pth").read_bytes() == (straight[0] / "model_0000.pth").read_bytes()
+    np.testing.assert_array_equal(np.load(out / "pseudo_labels" / "epoch_001.npy"),
+                                  np.load(straight[0] / "pseudo_labels" / "epoch_001.npy"))
+
+    disk.grow(size * 4 + DISK_SLACK)
+    log = run_ok(["--resume", *run_args(init, out)], tiny_data)
+    assert "Starting training from epoch 1" in log
+    assert_same_result(straight[0], out)
 
 
 class LossRecorder(HookBase):
@@ -99,8 +165,7 @@ def _short_run(tmp_path, name, init):
     return labels, recorder.losses
 
 
-def test_same_seed_gives_same_pseudo_labels_and_losses(tiny_data, tmp_path):
-    init = save_source_checkpoints(small_mmt_cfg(), tmp_path)
+def test_same_seed_gives_same_pseudo_labels_and_losses(tiny_data, init, tmp_path):
     labels_a, losses_a = _short_run(tmp_path, "a", init)
     labels_b, losses_b = _short_run(tmp_path, "b", init)
     for a, b in zip(labels_a, labels_b):

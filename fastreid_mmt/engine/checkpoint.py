@@ -1,6 +1,8 @@
 """Atomic checkpoints: a kill during a save never leaves an unreadable checkpoint or
-``last_checkpoint`` tag."""
+``last_checkpoint`` tag, and a full disk fails the save with a message saying how much room
+it needs, the previous checkpoint intact."""
 
+import glob
 import os
 import re
 
@@ -8,22 +10,21 @@ import torch
 
 from fastreid.utils.checkpoint import Checkpointer
 
-
-def _atomic_write(path, write):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
+from .atomic import TMP_MARK, atomic_write, remove_stale_temporaries
 
 # Periodic checkpoints fast-reid names ``model_<epoch>.pth`` (``model_final`` is never removed).
 PERIODIC_NAME = re.compile(r"^model_\d{4,}\.pth$")
+
+
+def state_nbytes(obj):
+    """Bytes of the tensors in a (nested) checkpoint dict: about its size on disk."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(state_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(state_nbytes(v) for v in obj)
+    return 0
 
 
 class AtomicCheckpointer(Checkpointer):
@@ -42,6 +43,11 @@ class AtomicCheckpointer(Checkpointer):
         self.keep = int(keep)
 
     def save(self, name, **kwargs):
+        """Write ``<save_dir>/<name>.pth``, tag it in ``last_checkpoint``, drop old ones.
+
+        Raises:
+            DiskFullError: no room for the checkpoint; nothing already on disk was changed.
+        """
         if not self.save_dir or not self.save_to_disk:
             return
         data = {"model": self.model.state_dict()}
@@ -49,12 +55,22 @@ class AtomicCheckpointer(Checkpointer):
             data[key] = obj.state_dict()
         data.update(kwargs)
         os.makedirs(self.save_dir, exist_ok=True)
+        # A kill during an earlier save left its temporary file: as large as a checkpoint.
+        remove_stale_temporaries(os.path.join(glob.escape(self.save_dir), "*.pth" + TMP_MARK + "*"))
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
         self.logger.info("Saving checkpoint to %s", save_file)
-        _atomic_write(save_file, lambda f: torch.save(data, f))
+        atomic_write(save_file, lambda f: torch.save(data, f), state_nbytes(data), self._disk_full_advice())
         self.tag_last_checkpoint(basename)
         self.remove_old_checkpoints()
+
+    def _disk_full_advice(self):
+        last = self.get_checkpoint_file() if self.has_checkpoint() else ""
+        kept = f" (MMT.KEEP_CHECKPOINTS = {self.keep} periodic checkpoints are kept)" if self.keep else ""
+        if not last:
+            return f"No checkpoint was saved before this one: free space{kept} and rerun."
+        return (f"The previous checkpoint {os.path.basename(last)} and last_checkpoint are intact: free space{kept}, "
+                f"then rerun with --resume to continue from it.")
 
     def remove_old_checkpoints(self):
         """Delete periodic checkpoints beyond the ``keep`` newest (called after the new one is
@@ -68,7 +84,8 @@ class AtomicCheckpointer(Checkpointer):
 
     def tag_last_checkpoint(self, last_filename_basename):
         path = os.path.join(self.save_dir, "last_checkpoint")
-        _atomic_write(path, lambda f: f.write(last_filename_basename.encode()))
+        atomic_write(path, lambda f: f.write(last_filename_basename.encode()), len(last_filename_basename),
+                     self._disk_full_advice())
 
 
 def make_checkpointer_atomic(trainer, keep=0):
@@ -77,3 +94,4 @@ def make_checkpointer_atomic(trainer, keep=0):
     old = trainer.checkpointer
     trainer.checkpointer = AtomicCheckpointer(old.model, old.save_dir, save_to_disk=old.save_to_disk, keep=keep,
                                               **old.checkpointables)
+

@@ -17,7 +17,9 @@ from fastreid.utils.env import seed_all_rng
 from ..clustering.pseudo_labels import compute_pseudo_labels
 from ..data import build_extract_loader, build_pseudo_label_loader
 from ..modeling import ema_momentum, ema_update
-from .distributed import broadcast_pseudo_labels, gather_features, rewrap_ddp, unwrap
+from .atomic import atomic_write
+from .distributed import broadcast_buffers, broadcast_pseudo_labels, gather_features, rewrap_ddp, unwrap
+from .faults import fault_point
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,10 @@ class MMTHook(HookBase):
         if self.cfg.SEED >= 0:
             seed_all_rng(epoch_seed)
         start = time.perf_counter()
+        broadcast_buffers(self.model)  # every rank extracts with the checkpointed network
         features = self.extract_features()
         extracted = time.perf_counter()
+        fault_point(f"extracted:{self.trainer.epoch}")  # testing aid, see faults.py
         result = None
         if comm.is_main_process():
             result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps,
@@ -133,11 +137,13 @@ class MMTHook(HookBase):
 
     def save_labels(self, labels):
         """``OUTPUT_DIR/pseudo_labels/epoch_XXX.npy`` (main process): for diagnosis and for
-        comparing runs (e.g. 1 vs several processes)."""
+        comparing runs (e.g. 1 vs several processes). Written atomically: a kill leaves the
+        file whole or absent (a resumed run rewrites it)."""
         if comm.is_main_process() and self.cfg.OUTPUT_DIR:
             folder = os.path.join(self.cfg.OUTPUT_DIR, "pseudo_labels")
             os.makedirs(folder, exist_ok=True)
-            np.save(os.path.join(folder, f"epoch_{self.trainer.epoch:03d}.npy"), labels)
+            atomic_write(os.path.join(folder, f"epoch_{self.trainer.epoch:03d}.npy"), lambda f: np.save(f, labels),
+                         labels.nbytes)
 
     def reset_optimizer_state(self, classifiers):
         """Adam moments of a re-initialised classifier are meaningless (and of the wrong shape

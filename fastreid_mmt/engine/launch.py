@@ -3,11 +3,20 @@
 With CUDA this is fast-reid's own ``launch`` (NCCL, one process per GPU). Without CUDA,
 ``--num-gpus N`` starts N CPU processes per machine with the gloo backend, using the same
 ranks, ``--dist-url`` and local process groups; each process gets ``cores / N`` threads.
+
+Shutdown when a process dies (preemption, OOM killer, a crash): if a rank dies, torch's
+``spawn`` in the launcher terminates the other ranks (SIGTERM, then SIGKILL) and exits with an
+error, so no rank waits forever in a collective; if the launcher dies, even by SIGKILL, Linux
+kills its ranks (``PR_SET_PDEATHSIG``) instead of leaving them running as orphans.
 """
 
+import ctypes
+import functools
 import importlib
 import logging
 import os
+import signal
+import sys
 
 import torch
 import torch.distributed as dist
@@ -24,7 +33,10 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
     """Same signature and behaviour as ``fastreid.engine.launch``; CPU processes on gloo
     when CUDA is absent."""
     world_size = num_machines * num_gpus_per_machine
-    if torch.cuda.is_available() or world_size == 1:
+    if world_size == 1:
+        return fastreid_launch.launch(main_func, num_gpus_per_machine, num_machines, machine_rank, dist_url, args)
+    if torch.cuda.is_available():
+        main_func = functools.partial(_die_with_launcher, os.getpid(), main_func)
         return fastreid_launch.launch(main_func, num_gpus_per_machine, num_machines, machine_rank, dist_url, args)
     if dist_url == "auto":
         if num_machines != 1:
@@ -32,7 +44,7 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
         dist_url = f"tcp://127.0.0.1:{fastreid_launch._find_free_port()}"
     logger.info("No CUDA: starting %d CPU processes per machine with gloo", num_gpus_per_machine)
     mp.spawn(_cpu_worker, nprocs=num_gpus_per_machine, daemon=False,
-             args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args))
+             args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, os.getpid()))
 
 
 def cpu_threads_per_process(procs_per_machine, cores=None):
@@ -43,7 +55,30 @@ def cpu_threads_per_process(procs_per_machine, cores=None):
     return max(1, cores // procs_per_machine)
 
 
-def _cpu_worker(local_rank, main_func, world_size, procs_per_machine, machine_rank, dist_url, args):
+# prctl option: the signal a process receives when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid):
+    """Ask Linux to SIGKILL this process when its parent (the launcher) dies; exit now if it
+    already has. No-op elsewhere than Linux."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        logger.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d): this rank would outlive a killed launcher",
+                       ctypes.get_errno())
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _die_with_launcher(parent_pid, main_func, *args):
+    die_with_parent(parent_pid)
+    return main_func(*args)
+
+
+def _cpu_worker(local_rank, main_func, world_size, procs_per_machine, machine_rank, dist_url, args, parent_pid):
+    die_with_parent(parent_pid)
     global_rank = machine_rank * procs_per_machine + local_rank
     if "OMP_NUM_THREADS" not in os.environ:  # the user's explicit choice wins
         torch.set_num_threads(cpu_threads_per_process(procs_per_machine))
