@@ -3,7 +3,9 @@
 (one k-means++ seeding on a subsample, ``MMT.CLUSTER.KMEANS_ITERS`` Lloyd iterations, faiss or
 torch) against scikit-learn's ``KMeans`` as the reference calls it (``examples/
 mmt_train_kmeans.py``: k-means++ on all rows, ``max_iter`` 300, ``n_init`` 10: the lowest-
-inertia of 10 restarts).
+inertia of 10 restarts; Elkan's exact variant of Lloyd, what scikit-learn 0.2x's "auto"
+picked for dense data). Variants of ours (restarts, iterations, seeding subsample) are
+spelt in ``--ours``.
 
 scikit-learn's restarts are run one by one (``n_init=1``, ``random_state`` = 0, 1, ...) so
 each one's inertia and labels are seen; the lowest-inertia one is what ``n_init=10`` returns
@@ -41,9 +43,11 @@ from fastreid_mmt.clustering.pseudo_labels import cluster_centroids  # noqa: E40
 from fastreid_mmt.clustering.synthetic_features import clustered_features  # noqa: E402
 
 # The reference's scikit-learn call: KMeans(n_clusters=K, random_state=seed) with the
-# defaults of its time (n_init 10, max_iter 300, tol 1e-4).
+# defaults of its time (n_init 10, max_iter 300, tol 1e-4, algorithm "auto" = Elkan's exact
+# Lloyd for dense data in scikit-learn 0.2x).
 SKLEARN_MAX_ITER = 300
 SKLEARN_TOL = 1e-4
+SKLEARN_ALGORITHM = "elkan"
 
 
 def network_features(config_file, opts):
@@ -86,7 +90,8 @@ def main():
     parser.add_argument("--k", type=int, required=True, help="clusters")
     parser.add_argument("--sklearn-runs", type=int, default=10, help="scikit-learn restarts (n_init)")
     parser.add_argument("--ours", nargs="*", default=["faiss:0:1", "faiss:1:1", "torch:0:1"],
-                        help="our runs as BACKEND:SEED:RESTARTS (restarts: kmeans num_redo)")
+                        help="our runs as BACKEND:SEED:RESTARTS[:ITERS[:OVERSAMPLE]] (kmeans num_redo, "
+                             "num_iters (default MMT.CLUSTER.KMEANS_ITERS), init_oversample)")
     parser.add_argument("--cache", help="folder keeping each run's labels and time: a later call with "
                                         "more runs reuses them (same features and K only)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="-- KEY VALUE ...: config overrides")
@@ -113,12 +118,19 @@ def main():
 
     jobs = []  # (name, function returning labels)
     for spec in args.ours:
-        backend, seed, redo = spec.split(":")
-        jobs.append((f"ours {backend} seed {seed} restarts {redo}",
-                     lambda b=backend, s=int(seed), r=int(redo): kmeans(features, args.k, seed=s, num_iters=iters,
-                                                                         backend=b, num_redo=r)[0].numpy()))
+        backend, seed, redo, *extra = spec.split(":")
+        num_iters = int(extra[0]) if extra else iters
+        options = dict(seed=int(seed), num_redo=int(redo), num_iters=num_iters, backend=backend)
+        name = f"ours {backend} seed {seed} restarts {redo}"
+        if num_iters != iters:
+            name += f" iters {num_iters}"
+        if len(extra) > 1:
+            options["init_oversample"] = int(extra[1])
+            name += f" seeding on {min(len(features), int(extra[1]) * args.k)} rows"
+        jobs.append((name, lambda options=options: kmeans(features, args.k, **options)[0].numpy()))
     for seed in range(args.sklearn_runs):
-        model = KMeans(n_clusters=args.k, n_init=1, max_iter=SKLEARN_MAX_ITER, tol=SKLEARN_TOL, random_state=seed)
+        model = KMeans(n_clusters=args.k, n_init=1, max_iter=SKLEARN_MAX_ITER, tol=SKLEARN_TOL, random_state=seed,
+                       algorithm=SKLEARN_ALGORITHM)
         jobs.append((f"sklearn seed {seed}", lambda model=model: model.fit(array).labels_))
     runs = []  # (name, labels, seconds)
     for name, job in jobs:
