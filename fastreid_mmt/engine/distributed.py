@@ -81,8 +81,9 @@ def average_bn_statistics(model):
     With ``DistributedDataParallel(broadcast_buffers=False)`` each rank updates the running
     statistics from its own share of every batch, so the ranks drift apart. One process with
     the same images per BN folds all chunks into one running average; the rank average is
-    that set's counterpart (each rank's statistics are exponential averages of within-chunk
-    means and variances, as one process's are; see ``tests/test_bn_sync.py``).
+    that set's counterpart: both are exponential averages of within-chunk means and variances,
+    weighted slightly differently (``tests/test_train_net.py`` says how; the exact average is
+    checked in ``tests/test_bn_sync.py``).
 
     Args:
         model (nn.Module): the trained model, DDP-wrapped or not (all its BN layers).
