@@ -5,7 +5,9 @@ device from a random subsample of ``M`` rows through its ``M x M`` Gram matrix
 (so each of the ``K`` sequential draws costs ``O(M)``). Lloyd's iterations then
 run in ``faiss.Kmeans`` (on a GPU when faiss sees one) or in torch, with
 blocked assignment steps that never build more than ``block_size x K``
-distances. Both are deterministic for a given seed.
+distances. Both are deterministic for a given seed. With ``num_redo`` > 1 the
+seeding and iterations are restarted and the lowest-inertia result is kept
+(scikit-learn's ``n_init``).
 """
 
 import math
@@ -128,7 +130,8 @@ def _update(features: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor, nu
 
 
 def _kmeans_torch(features, centroids, num_iters, block_size):
-    """Lloyd's algorithm from ``centroids`` (K, D); see :func:`kmeans`."""
+    """Lloyd's algorithm from ``centroids`` (K, D); see :func:`kmeans`. Also returns the
+    inertia (sum of squared distances to the assigned centroids)."""
     num_clusters = centroids.shape[0]
     sq_norms = features.pow(2).sum(dim=1)
     labels, dist = _assign(features, sq_norms, centroids, block_size)
@@ -139,11 +142,12 @@ def _kmeans_torch(features, centroids, num_iters, block_size):
         labels = new_labels
         if converged:
             break
-    return labels, centroids
+    return labels, centroids, float(dist.double().sum())
 
 
 def _kmeans_faiss(faiss, features, centroids, seed, num_iters):
-    """``faiss.Kmeans`` from ``centroids`` (K, D); see :func:`kmeans`."""
+    """``faiss.Kmeans`` from ``centroids`` (K, D); see :func:`kmeans`. Also returns the
+    inertia."""
     array = features.cpu().contiguous().numpy()
     model = faiss.Kmeans(
         array.shape[1],
@@ -155,10 +159,10 @@ def _kmeans_faiss(faiss, features, centroids, seed, num_iters):
         verbose=False,
     )
     model.train(array, init_centroids=centroids.cpu().contiguous().numpy())
-    _, assign = model.index.search(array, 1)
+    dist, assign = model.index.search(array, 1)
     labels = torch.from_numpy(assign[:, 0]).long()
     centroids = torch.from_numpy(model.centroids.copy())
-    return labels.to(features.device), centroids.to(features.device)
+    return labels.to(features.device), centroids.to(features.device), float(dist[:, 0].astype("float64").sum())
 
 
 @torch.no_grad()
@@ -171,6 +175,7 @@ def kmeans(
     block_size: int = 4096,
     init_oversample: int = 4,
     init_trials: int = 0,
+    num_redo: int = 1,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """K-means clustering of the rows of ``features``.
 
@@ -187,6 +192,9 @@ def kmeans(
             ``4 M^2`` bytes.
         init_trials: greedy k-means++ candidates per seed; ``0`` picks
             ``2 + int(log(K))``.
+        num_redo: restarts (each its own k-means++ seeding and Lloyd
+            iterations); the one with the lowest inertia is returned
+            (scikit-learn's ``n_init``).
 
     Returns:
         labels: (N,) int64 cluster of each row, on the input's device.
@@ -201,8 +209,9 @@ def kmeans(
     check_range("num_clusters", num_clusters, 1, num)
     if num_iters < 1:
         raise ValueError(f"num_iters must be >= 1, got {num_iters}")
-    if block_size < 1 or init_oversample < 1:
-        raise ValueError(f"block_size and init_oversample must be >= 1, got {block_size}, {init_oversample}")
+    if block_size < 1 or init_oversample < 1 or num_redo < 1:
+        raise ValueError(f"block_size, init_oversample and num_redo must be >= 1, got {block_size}, "
+                         f"{init_oversample}, {num_redo}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     features = features.detach().float().contiguous()
@@ -212,7 +221,13 @@ def kmeans(
     if backend == "auto" and faiss is not None and features.is_cuda and faiss.get_num_gpus() == 0:
         faiss = None
     generator = torch.Generator().manual_seed(seed)
-    centroids = _kmeans_pp(features, num_clusters, generator, init_oversample, init_trials)
-    if faiss is not None:
-        return _kmeans_faiss(faiss, features, centroids, seed, num_iters)
-    return _kmeans_torch(features, centroids, num_iters, block_size)
+    best = None
+    for redo in range(num_redo):
+        centroids = _kmeans_pp(features, num_clusters, generator, init_oversample, init_trials)
+        if faiss is not None:
+            result = _kmeans_faiss(faiss, features, centroids, seed + redo, num_iters)
+        else:
+            result = _kmeans_torch(features, centroids, num_iters, block_size)
+        if best is None or result[2] < best[2]:
+            best = result
+    return best[0], best[1]

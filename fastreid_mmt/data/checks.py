@@ -9,6 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 
 from fastreid.data.datasets import DATASET_REGISTRY
+from fastreid.data.datasets.msmt17 import MSMT17
+
+from .msmt17 import find_release
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +56,10 @@ def build_dataset(name, root, require_train=True):
         raise DatasetError(f"dataset {name!r} is not registered in fast-reid: {err}") from err
     dataset_dir = getattr(cls, "dataset_dir", "") or ""
     try:
+        if issubclass(cls, MSMT17):  # fast-reid's class would only assert "Dataset folder not found"
+            find_release(root)
         data = cls(root=root)
-    except RuntimeError as err:  # fast-reid's check_before_run: a folder is missing
+    except (RuntimeError, FileNotFoundError) as err:  # a folder or list file is missing
         raise DatasetError(
             f"{name}: {err}. Place the data set under FASTREID_DATASETS={root!r} in its original "
             f"layout (see README 'Data sets')") from err

@@ -1,10 +1,14 @@
 """Collectives of the refinery: every rank extracts its shard, rank 0 clusters, every rank
-trains on the same pseudo labels. All are identities in a single process."""
+trains on the same pseudo labels; BN running statistics are averaged over the ranks so that
+all extract, evaluate and save with one set. All are identities in a single process."""
 
 import torch
 import torch.distributed as dist
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
+from fastreid.engine.hooks import EvalHook
+from fastreid.engine.train_loop import HookBase
 from fastreid.utils import comm
 
 from ..clustering.pseudo_labels import PseudoLabels
@@ -98,3 +102,52 @@ def rewrap_ddp(model):
     on_gpu = any(p.is_cuda for p in module.parameters())
     return DistributedDataParallel(module, device_ids=[comm.get_local_rank()] if on_gpu else None,
                                    broadcast_buffers=False)
+
+
+@torch.no_grad()
+def average_bn_statistics(model):
+    """Replace every BN layer's running mean and variance by their average over the ranks
+    (``num_batches_tracked``: the maximum), in place, identically on every rank.
+
+    With ``DistributedDataParallel(broadcast_buffers=False)`` each rank updates the running
+    statistics from its own share of every batch, so the ranks drift apart. One process with
+    the same images per BN folds all chunks into one running average; the rank average is
+    that set's counterpart: both are exponential averages of within-chunk means and variances,
+    weighted slightly differently (``tests/test_train_net.py`` says how; the exact average is
+    checked in ``tests/test_bn_sync.py``).
+
+    Args:
+        model (nn.Module): the trained model, DDP-wrapped or not (all its BN layers).
+    """
+    world = comm.get_world_size()
+    if world == 1:
+        return
+    layers = [m for m in unwrap(model).modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    stats = [t for m in layers for t in (m.running_mean, m.running_var)]
+    counts = [m.num_batches_tracked for m in layers if m.num_batches_tracked is not None]
+    for tensors, op in ((stats, dist.ReduceOp.SUM), (counts, dist.ReduceOp.MAX)):
+        if not tensors:
+            continue
+        flat = torch.cat([t.reshape(-1).double() for t in tensors])
+        dist.all_reduce(flat, op=op)
+        if op == dist.ReduceOp.SUM:
+            flat /= world
+        for tensor, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+            tensor.copy_(part.view_as(tensor))
+
+
+class AverageBNStatistics(HookBase):
+    """After every epoch, before evaluation and checkpointing: :func:`average_bn_statistics`
+    of the trainer's model. The next epoch's target features (``MMTHook.before_epoch``), the
+    evaluation and the saved checkpoint then all use one set of statistics, as one process
+    (and the reference's single ``DataParallel`` model) does."""
+
+    def after_epoch(self):
+        average_bn_statistics(self.trainer.model)
+
+
+def with_bn_averaging(hooks):
+    """``hooks`` with an :class:`AverageBNStatistics` placed just before fast-reid's
+    ``EvalHook`` (present on every rank; the checkpointer follows it on rank 0)."""
+    position = next((i for i, hook in enumerate(hooks) if isinstance(hook, EvalHook)), len(hooks))
+    return hooks[:position] + [AverageBNStatistics()] + hooks[position:]

@@ -13,7 +13,7 @@ from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXW
 from ..data import load_target_set
 from ..data.source import build_source_train_loader
 from .checkpoint import make_checkpointer_atomic
-from .distributed import unwrap
+from .distributed import unwrap, with_bn_averaging
 from .hooks import MMTHook
 from .schedule import build_epoch_scheduler, check_epoch_schedule
 from ..data.target_bn import TargetBNLoader
@@ -130,7 +130,7 @@ class MMTTrainer(DefaultTrainer):
         seed = self.cfg.SEED if self.cfg.SEED >= 0 else _UNSEEDED_BASE
         self.mmt_hook = MMTHook(self.cfg, self.data_loader.dataset, seed)
         self.checkpointer.checkpointables["mmt_hook"] = self.mmt_hook
-        return [self.mmt_hook] + super().build_hooks()
+        return [self.mmt_hook] + with_bn_averaging(super().build_hooks())
 
     def resume_or_load(self, resume=True):
         if resume and self.checkpointer.has_checkpoint():
@@ -222,4 +222,4 @@ class SourceTrainer(DefaultTrainer):
             self.iters_per_epoch = self.cfg.PRETRAIN.ITERS_PER_EPOCH
             self.max_iter = self.max_epoch * self.iters_per_epoch
         make_checkpointer_atomic(self)
-        return super().build_hooks()
+        return with_bn_averaging(super().build_hooks())
