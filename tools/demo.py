@@ -60,7 +60,7 @@ LOG_TAIL_LINES = 60
 EXIT_FAILED = 1
 
 # Data of the full demo (see the README "Demo" section for why these sizes).
-DATA = dict(num_ids=200, images_per_id=12, num_query_ids=100, height=64, width=32)
+DATA = dict(num_ids=100, images_per_id=10, num_query_ids=50, height=128, width=64)
 # --quick: a smoke run of the whole pipeline in about a minute (numbers are meaningless);
 # the test gallery must hold at least 50 images (fast-reid ranks up to 50).
 QUICK_DATA = dict(num_ids=16, images_per_id=8, num_query_ids=10, height=32, width=16)
