@@ -52,29 +52,6 @@ def gather_features(features, indices, total):
     return out
 
 
-def broadcast_buffers(module):
-    """Give every rank rank 0's buffers (BN running statistics, of students and mean nets).
-
-    DDP here does not broadcast buffers (fast-reid's ``broadcast_buffers=False``), so each
-    rank's BN statistics drift apart during an epoch. Called before each epoch's feature
-    extraction, it makes every rank extract with the network the checkpoint holds (rank 0's):
-    the clustering then depends on no rank's private state, and a run resumed from the
-    checkpoint repeats the uninterrupted one exactly.
-    """
-    if comm.get_world_size() == 1:
-        return
-    by_dtype = {}
-    for buf in module.buffers():
-        by_dtype.setdefault(buf.dtype, []).append(buf)
-    for bufs in by_dtype.values():  # one broadcast per dtype, not one per buffer
-        flat = torch.cat([b.reshape(-1) for b in bufs])
-        dist.broadcast(flat, src=0)
-        offset = 0
-        for buf in bufs:
-            buf.copy_(flat[offset:offset + buf.numel()].view_as(buf))
-            offset += buf.numel()
-
-
 def broadcast_pseudo_labels(result, device):
     """Send rank 0's :class:`PseudoLabels` to every rank (``result`` is None elsewhere)."""
     if comm.get_world_size() == 1:

@@ -18,7 +18,7 @@ from ..clustering.pseudo_labels import compute_pseudo_labels
 from ..data import build_extract_loader, build_pseudo_label_loader
 from ..modeling import ema_momentum, ema_update
 from .atomic import atomic_write
-from .distributed import broadcast_buffers, broadcast_pseudo_labels, gather_features, rewrap_ddp, unwrap
+from .distributed import broadcast_pseudo_labels, gather_features, rewrap_ddp, unwrap
 from .faults import fault_point
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,6 @@ class MMTHook(HookBase):
         if self.cfg.SEED >= 0:
             seed_all_rng(epoch_seed)
         start = time.perf_counter()
-        broadcast_buffers(self.model)  # every rank extracts with the checkpointed network
         features = self.extract_features()
         extracted = time.perf_counter()
         fault_point(f"extracted:{self.trainer.epoch}")  # testing aid, see faults.py
