@@ -62,6 +62,12 @@ def save_source_checkpoints(cfg, folder, seeds=(1, 2)):
     return save_base_networks(cfg, folder, seeds)
 
 
+@pytest.fixture(scope="module")
+def random_init(tmp_path_factory):
+    """Two random source checkpoints of :func:`small_mmt_cfg`, once per test module."""
+    return save_source_checkpoints(small_mmt_cfg(), tmp_path_factory.mktemp("source"))
+
+
 def train_net_command(args):
     """``python tools/train_net.py ARGS`` as an argument list."""
     return [sys.executable, TRAIN_NET, *args]

@@ -13,7 +13,7 @@ from fastreid.engine.train_loop import HookBase
 
 from fastreid_mmt.engine import MMTTrainer
 
-from .conftest import save_source_checkpoints, small_mmt_cfg
+from .conftest import small_mmt_cfg
 from .preempt import (EPOCH1_STARTED, assert_same_result, checkpoint, copy_epoch0, epoch_eps, read_until, run,
                       run_args, run_ok, start, temporaries)
 
@@ -22,25 +22,20 @@ DISK_SLACK = 16 * 1024 ** 2
 
 
 @pytest.fixture(scope="module")
-def init(tmp_path_factory):
-    return save_source_checkpoints(small_mmt_cfg(), tmp_path_factory.mktemp("source"))
-
-
-@pytest.fixture(scope="module")
-def straight(tiny_data, init, tmp_path_factory):
+def straight(tiny_data, random_init, tmp_path_factory):
     """The uninterrupted run every resumed one must reproduce: (folder, log)."""
     out = tmp_path_factory.mktemp("straight")
-    return out, run_ok(run_args(init, out), tiny_data)
+    return out, run_ok(run_args(random_init, out), tiny_data)
 
 
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, init, straight, tmp_path):
+def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, random_init, straight, tmp_path):
     """SIGKILL from outside shortly after epoch 1 began (mid-epoch, no warning)."""
     killed = tmp_path / "killed"
-    proc = start(run_args(init, killed), tiny_data)
+    proc = start(run_args(random_init, killed), tiny_data)
     try:
         seen = read_until(proc, EPOCH1_STARTED)
         time.sleep(0.5)
@@ -54,28 +49,28 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, init, str
         "the kill came after epoch 1 ended: not mid-epoch"
     checkpoint(killed / (killed / "last_checkpoint").read_text())  # readable
 
-    log = run_ok(["--resume", *run_args(init, killed)], tiny_data)
+    log = run_ok(["--resume", *run_args(random_init, killed)], tiny_data)
     assert "Starting training from epoch 1" in log and "MMT epoch 0 pseudo labels" not in log
     assert_same_result(straight[0], killed)
 
 
-def test_killed_during_clustering_then_resumed_equals_uninterrupted(tiny_data, init, straight, tmp_path):
+def test_killed_during_clustering_then_resumed_equals_uninterrupted(tiny_data, random_init, straight, tmp_path):
     """Killed twice in epoch 1's refinery (after an epoch-0 checkpoint): with the labels file
     half-way to disk, then between feature extraction and clustering. The next --resume
     re-clusters with the radius of the checkpoint and ends as the uninterrupted run."""
     out = tmp_path / "killed"
     copy_epoch0(straight[0], out)
     saved = _sha(out / "model_0000.pth")
-    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault="kill@write:epoch_001.npy")
+    code, log = run(["--resume", *run_args(random_init, out)], tiny_data, fault="kill@write:epoch_001.npy")
     assert code == -signal.SIGKILL and "SIGKILL of rank 0" in log, log[-3000:]
     labels = out / "pseudo_labels"
     assert not (labels / "epoch_001.npy").exists() and temporaries(labels), "not killed mid-write"
 
-    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault="kill@extracted:1")
+    code, log = run(["--resume", *run_args(random_init, out)], tiny_data, fault="kill@extracted:1")
     assert code == -signal.SIGKILL and "at extracted:1" in log, log[-3000:]
     assert "Starting training from epoch 1" in log and "pseudo labels:" not in log
 
-    log = run_ok(["--resume", *run_args(init, out)], tiny_data)
+    log = run_ok(["--resume", *run_args(random_init, out)], tiny_data)
     assert "MMT epoch 0 pseudo labels" not in log
     assert epoch_eps(log, 1) == epoch_eps(straight[1], 1) == epoch_eps(straight[1], 0)
     assert checkpoint(out / "model_final.pth")["mmt_hook"]["eps"] > 0  # DBSCAN's automatic radius
@@ -120,13 +115,13 @@ def small_disk(straight, tmp_path):
     disk.unmount()
 
 
-def test_disk_full_during_checkpoint_save_then_resumed(tiny_data, init, straight, small_disk):
+def test_disk_full_during_checkpoint_save_then_resumed(tiny_data, random_init, straight, small_disk):
     """Epoch 1 (resumed from an epoch-0 checkpoint) ends on a disk with no room for its
     checkpoint: a clear error, nothing lost; --resume after freeing space continues."""
     disk, size = small_disk
     out = disk.folder / "run"
     copy_epoch0(straight[0], out)
-    code, log = run(["--resume", *run_args(init, out)], tiny_data, fault=disk.fault)
+    code, log = run(["--resume", *run_args(random_init, out)], tiny_data, fault=disk.fault)
     assert code == 1, log[-3000:]
     assert f"no space left to write model_best.pth in {out}: " in log and "MB needed" in log, log[-3000:]
     assert "The previous checkpoint model_0000.pth and last_checkpoint are intact" in log
@@ -137,7 +132,7 @@ def test_disk_full_during_checkpoint_save_then_resumed(tiny_data, init, straight
                                   np.load(straight[0] / "pseudo_labels" / "epoch_001.npy"))
 
     disk.grow(size * 4 + DISK_SLACK)
-    log = run_ok(["--resume", *run_args(init, out)], tiny_data)
+    log = run_ok(["--resume", *run_args(random_init, out)], tiny_data)
     assert "Starting training from epoch 1" in log
     assert_same_result(straight[0], out)
 
@@ -152,10 +147,10 @@ class LossRecorder(HookBase):
         self.losses.append({k: v.item() for k, v in self.trainer.model.last_losses.items()})
 
 
-def _short_run(tmp_path, name, init):
+def _short_run(tmp_path, name, random_init):
     cfg = small_mmt_cfg(DATASETS__NAMES=("Market1501",), DATASETS__TESTS=("Market1501",), MMT__ITERS_PER_EPOCH=3,
                         SOLVER__MAX_EPOCH=2, MMT__CLUSTER__NUM_CLUSTERS=12, TEST__EVAL_PERIOD=2, SEED=5,
-                        OUTPUT_DIR=str(tmp_path / name), MMT__INIT_WEIGHTS=init)
+                        OUTPUT_DIR=str(tmp_path / name), MMT__INIT_WEIGHTS=random_init)
     trainer = MMTTrainer(cfg)
     recorder = LossRecorder()
     trainer.register_hooks([recorder])
@@ -165,9 +160,9 @@ def _short_run(tmp_path, name, init):
     return labels, recorder.losses
 
 
-def test_same_seed_gives_same_pseudo_labels_and_losses(tiny_data, init, tmp_path):
-    labels_a, losses_a = _short_run(tmp_path, "a", init)
-    labels_b, losses_b = _short_run(tmp_path, "b", init)
+def test_same_seed_gives_same_pseudo_labels_and_losses(tiny_data, random_init, tmp_path):
+    labels_a, losses_a = _short_run(tmp_path, "a", random_init)
+    labels_b, losses_b = _short_run(tmp_path, "b", random_init)
     for a, b in zip(labels_a, labels_b):
         np.testing.assert_array_equal(a, b)
     assert len(losses_a) == 6 and losses_a == losses_b

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from .conftest import save_source_checkpoints, small_mmt_cfg
 from .preempt import (EPOCH1_STARTED, assert_same_result, children, copy_epoch0, kill_all,
                       read_until, run, run_args, run_ok, start, temporaries, wait_gone)
 
@@ -20,14 +19,9 @@ SHUTDOWN_S = 20
 
 
 @pytest.fixture(scope="module")
-def init(tmp_path_factory):
-    return save_source_checkpoints(small_mmt_cfg(), tmp_path_factory.mktemp("source"))
-
-
-@pytest.fixture(scope="module")
-def straight(tiny_data, init, tmp_path_factory):
+def straight(tiny_data, random_init, tmp_path_factory):
     out = tmp_path_factory.mktemp("straight2")
-    log = run_ok([*TWO, *run_args(init, out)], tiny_data)
+    log = run_ok([*TWO, *run_args(random_init, out)], tiny_data)
     assert "World size: 2" in log
     return out
 
@@ -53,10 +47,10 @@ def _kill_launcher_mid_epoch1(args, data_root):
     return ranks
 
 
-def test_two_processes_killed_twice_then_resumed_equal_uninterrupted(tiny_data, init, straight, tmp_path):
+def test_two_processes_killed_twice_then_resumed_equal_uninterrupted(tiny_data, random_init, straight, tmp_path):
     out = tmp_path / "killed"
     copy_epoch0(straight, out)  # as if killed after epoch 0; epoch 0 itself would add nothing
-    args = ["--resume", *TWO, *run_args(init, out)]
+    args = ["--resume", *TWO, *run_args(random_init, out)]
     ranks = _kill_launcher_mid_epoch1(args, tiny_data)
     assert len(ranks) >= 2, ranks  # the two ranks (and multiprocessing's resource tracker)
     assert (out / "model_0000.pth").is_file() and not (out / "model_final.pth").exists(), \
