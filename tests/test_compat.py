@@ -32,6 +32,8 @@ import torch
 import fastreid_mmt
 from fastreid_mmt import compat
 
+from .conftest import scratch_dir
+
 CPU_ONLY = not torch.cuda.is_available()
 needs_cpu_only = pytest.mark.skipif(not CPU_ONLY, reason="this shim only acts on a machine without CUDA")
 STEPS = 4  # training steps on the fixed batch (3 optimizer updates are seen by the 4th loss)
@@ -362,9 +364,10 @@ class _UnpatchedRun:
 @pytest.fixture(scope="module")
 def unpatched(tmp_path_factory):
     """All unpatched checks, started on first use (they run while other tests do)."""
-    run = _UnpatchedRun(tmp_path_factory.mktemp("unpatched"))
-    yield run
-    run.close()
+    with scratch_dir(tmp_path_factory, "unpatched") as folder:
+        run = _UnpatchedRun(folder)
+        yield run
+        run.close()
 
 
 def unpatched_result(unpatched, name):

@@ -13,7 +13,7 @@ from fastreid.engine.train_loop import HookBase
 
 from fastreid_mmt.engine import MMTTrainer
 
-from .conftest import small_mmt_cfg
+from .conftest import scratch_dir, small_mmt_cfg
 from .preempt import (EPOCH1_STARTED, assert_same_result, checkpoint, copy_epoch0, epoch_eps, read_until, run,
                       run_args, run_ok, start, temporaries)
 
@@ -24,8 +24,8 @@ DISK_SLACK = 16 * 1024 ** 2
 @pytest.fixture(scope="module")
 def straight(tiny_data, random_init, tmp_path_factory):
     """The uninterrupted run every resumed one must reproduce: (folder, log)."""
-    out = tmp_path_factory.mktemp("straight")
-    return out, run_ok(run_args(random_init, out), tiny_data)
+    with scratch_dir(tmp_path_factory, "straight") as out:
+        yield out, run_ok(run_args(random_init, out), tiny_data)
 
 
 def _sha(path):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from .conftest import scratch_dir
 from .preempt import (EPOCH1_STARTED, assert_same_result, children, copy_epoch0, kill_all,
                       read_until, run, run_args, run_ok, start, temporaries, wait_gone)
 
@@ -20,10 +21,10 @@ SHUTDOWN_S = 20
 
 @pytest.fixture(scope="module")
 def straight(tiny_data, random_init, tmp_path_factory):
-    out = tmp_path_factory.mktemp("straight2")
-    log = run_ok([*TWO, *run_args(random_init, out)], tiny_data)
-    assert "World size: 2" in log
-    return out
+    with scratch_dir(tmp_path_factory, "straight2") as out:
+        log = run_ok([*TWO, *run_args(random_init, out)], tiny_data)
+        assert "World size: 2" in log
+        yield out
 
 
 def _kill_launcher_mid_epoch1(args, data_root):

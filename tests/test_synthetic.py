@@ -17,6 +17,8 @@ from fastreid_mmt.data import synthetic  # importing fastreid_mmt applies the fa
 
 from fastreid.data.datasets import DukeMTMC, Market1501  # noqa: E402  (after the shims)
 
+from .conftest import scratch_dir
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO_ROOT, "tools", "make_synthetic_data.py")
 
@@ -57,9 +59,10 @@ def _records(root: str, domain: str, split: str) -> list:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """Writes the tiny pair once for the module; yields (root, counts by domain)."""
-    root = str(tmp_path_factory.mktemp("synthetic"))
-    counts = _write(root)
-    return root, {counts[role]["domain"]: counts[role] for role in ("source", "target")}
+    with scratch_dir(tmp_path_factory, "synthetic") as folder:
+        root = str(folder)
+        counts = _write(root)
+        yield root, {counts[role]["domain"]: counts[role] for role in ("source", "target")}
 
 
 def test_layout_and_file_names(pair):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .conftest import run_train_net
+from .conftest import run_train_net, scratch_dir
 
 SMALL = ["SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64", "DATALOADER.NUM_WORKERS", "0",
          "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]"]
@@ -24,17 +24,18 @@ def _metrics(log):
 
 @pytest.fixture(scope="module")
 def pretrained(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pretrain")
-    paths = []
-    for seed in (1, 2):
-        folder = out / f"seed{seed}"
-        log = _run(["--config-file", "configs/Demo/pretrain.yml", *SMALL, "SOLVER.MAX_EPOCH", "1",
-                    "PRETRAIN.ITERS_PER_EPOCH", "10", "PRETRAIN.WARMUP_EPOCHS", "0", "SOLVER.CHECKPOINT_PERIOD", "1",
-                    "TEST.EVAL_PERIOD", "1", "SEED", str(seed), "OUTPUT_DIR", str(folder)], tiny_data)
-        assert "Source pre-training: 1 epochs of 10 iterations" in log
-        assert (folder / "model_final.pth").is_file()
-        paths.append(str(folder / "model_final.pth"))
-    return paths
+    with scratch_dir(tmp_path_factory, "pretrain") as out:
+        paths = []
+        for seed in (1, 2):
+            folder = out / f"seed{seed}"
+            log = _run(["--config-file", "configs/Demo/pretrain.yml", *SMALL, "SOLVER.MAX_EPOCH", "1",
+                        "PRETRAIN.ITERS_PER_EPOCH", "10", "PRETRAIN.WARMUP_EPOCHS", "0",
+                        "SOLVER.CHECKPOINT_PERIOD", "1", "TEST.EVAL_PERIOD", "1", "SEED", str(seed),
+                        "OUTPUT_DIR", str(folder)], tiny_data)
+            assert "Source pre-training: 1 epochs of 10 iterations" in log
+            assert (folder / "model_final.pth").is_file()
+            paths.append(str(folder / "model_final.pth"))
+        yield paths
 
 
 def test_pretrain_mmt_eval_only_and_resume(tiny_data, pretrained, tmp_path):
