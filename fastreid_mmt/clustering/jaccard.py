@@ -47,7 +47,7 @@ from .reciprocal import expansion_pattern, reciprocal_mask, softmax_weights
 __all__ = ["jaccard_distance", "VARIANTS"]
 
 VARIANTS = ("mmt", "spcl")
-MAX_WORKERS = 4  # threads of the sum of minima (each holds a 16 MB slice and its temporaries)
+MAX_WORKERS = 4  # threads of the sum of minima (each holds a 16 MB slice and 12 bytes per triple)
 UNIT_NORM_TOL = 1e-3  # |x|^2 may differ from 1 by this much in the "mmt" variant
 
 
@@ -106,7 +106,7 @@ def jaccard_distance(
         block_size: rows per block in the k-NN search.
         knn_backend: ``"torch"`` or ``"faiss"``, passed to :func:`knn`.
         triple_budget: ``(i, l, j)`` triples per block in the sum of minima;
-            bounds the temporary memory (about 40 bytes per triple).
+            bounds the temporary memory (about 12 bytes per triple and thread).
 
     Returns:
         (N, N) float32 symmetric ``scipy.sparse.csr_matrix``, sorted indices,
