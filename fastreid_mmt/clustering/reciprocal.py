@@ -129,17 +129,18 @@ def pattern_dots(features: torch.Tensor, pattern: sp.csr_matrix) -> torch.Tensor
         return _dots(features, indptr, torch.from_numpy(pattern.indices.astype(np.int64)).to(device), features)
     tiles = -(-num // width)
     rows = np.repeat(np.arange(num, dtype=np.int64), np.diff(pattern.indptr))
-    tile = pattern.indices // width
+    tile = pattern.indices.astype(np.int64) // width
     order = np.argsort(tile, kind="stable")  # by tile, then in the pattern's (row-major) order
-    cols = torch.from_numpy(pattern.indices[order] - tile[order] * width).long()
-    indptr = np.zeros((tiles, num + 1), dtype=np.int64)
-    np.cumsum(np.bincount(tile * num + rows, minlength=tiles * num).reshape(tiles, num), axis=1, out=indptr[:, 1:])
-    bounds = np.concatenate([[0], np.cumsum(indptr[:, -1])])
+    rows, tile = rows[order], tile[order]
+    cols = torch.from_numpy(pattern.indices[order] - tile * width).long()
+    bounds = np.searchsorted(tile, np.arange(tiles + 1))
     dots = torch.empty(pattern.nnz, dtype=features.dtype)
+    indptr = np.zeros(num + 1, dtype=np.int64)
     for t in range(tiles):
         lo, hi = int(bounds[t]), int(bounds[t + 1])
         if hi > lo:
-            dots[lo:hi] = _dots(features, torch.from_numpy(indptr[t]), cols[lo:hi], features[t * width : (t + 1) * width])
+            np.cumsum(np.bincount(rows[lo:hi], minlength=num), out=indptr[1:])
+            dots[lo:hi] = _dots(features, torch.from_numpy(indptr), cols[lo:hi], features[t * width : (t + 1) * width])
     out = torch.empty_like(dots)
     out[torch.from_numpy(order)] = dots
     return out
