@@ -11,8 +11,8 @@ Both write into caller-owned arrays and release the GIL, so worker threads run
 them in parallel. numpy's equivalents (positions by ``np.repeat`` plus an
 ``arange``, two fancy-index gathers, a flat key, ``np.add.at``) take five
 more passes over the triples and allocate each time: on the benchmark's hub
-features (8,000 rows, 58 M triples) the sums took 0.53 s with them against
-0.19 s with these kernels, one thread each.
+features (8,000 rows, 58 M triples) the sums took about 0.55 s with them against
+about 0.2 s with these kernels, one thread each (a loaded machine).
 The kernels are private to scipy (``scipy.sparse._sparsetools``, stable since
 scipy 1.2); when they are missing the numpy equivalents are used, with the
 same results bit for bit (see ``tests/test_jaccard.py``).
