@@ -13,9 +13,9 @@ them in parallel. numpy's equivalents (positions by ``np.repeat`` plus an
 more passes over the triples and allocate each time: on the benchmark's hub
 features (8,000 rows, 58 M triples) the sums took about 0.55 s with them against
 about 0.2 s with these kernels, one thread each (a loaded machine).
-The kernels are private to scipy (``scipy.sparse._sparsetools``, stable since
-scipy 1.2); when they are missing the numpy equivalents are used, with the
-same results bit for bit (see ``tests/test_jaccard.py``).
+The kernels are private to scipy (``scipy.sparse._sparsetools``, behind its own
+CSR row indexing and ``toarray``); when they are missing the numpy equivalents
+are used, with the same results bit for bit (``tests/test_min_sums.py``).
 """
 
 import numpy as np
