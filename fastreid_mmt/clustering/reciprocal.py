@@ -24,9 +24,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["neighbour_matrix", "reciprocal_mask", "expansion_pattern", "softmax_weights"]
+__all__ = ["neighbour_matrix", "reciprocal_mask", "expansion_pattern", "pattern_dots", "softmax_weights"]
 
 TWO_THIRDS = 2.0 / 3.0  # the references' float threshold of step 3, in float64
+TILE_BYTES = 8 << 20  # features per column tile of the sampled product on the CPU (fits a last-level cache)
 
 
 def neighbour_matrix(rank: np.ndarray, mask: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
@@ -94,7 +95,58 @@ def expansion_pattern(rank: np.ndarray, recip: np.ndarray, recip_half: np.ndarra
     return pattern
 
 
-def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None) -> np.ndarray:
+def _dots(features, indptr, cols, others):
+    """``features[i] . others[c]`` on a CSR pattern (N rows, ``len(others)`` columns)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        sampled = torch.sparse_csr_tensor(
+            indptr, cols, torch.zeros(cols.numel(), dtype=features.dtype, device=features.device),
+            size=(features.shape[0], others.shape[0]), check_invariants=False,
+        )
+        return torch.sparse.sampled_addmm(sampled, features, others.t(), beta=0.0).values()
+
+
+def pattern_dots(features: torch.Tensor, pattern: sp.csr_matrix) -> torch.Tensor:
+    """``x_i . x_e`` for every entry ``(i, e)`` of a CSR pattern (a sampled dense-dense product).
+
+    On the CPU the columns go in tiles of ``TILE_BYTES`` of features: the product reads
+    ``x_e`` from memory once per entry, and a tile's rows stay in cache. Each dot is the
+    same kernel on the same two rows, so the values do not depend on the tiling, bit for
+    bit. The tiles' bookkeeping is numpy's (one thread): the product alone is torch's.
+
+    Args:
+        features: (N, D) float32 on CPU or CUDA.
+        pattern: (N, N) CSR pattern.
+
+    Returns:
+        (P,) dots on the features' device, in the pattern's order.
+    """
+    num, dim = features.shape
+    device = features.device
+    width = max(1, TILE_BYTES // (features.element_size() * dim))
+    if device.type != "cpu" or width >= num:
+        indptr = torch.from_numpy(pattern.indptr.astype(np.int64)).to(device)
+        return _dots(features, indptr, torch.from_numpy(pattern.indices.astype(np.int64)).to(device), features)
+    tiles = -(-num // width)
+    rows = np.repeat(np.arange(num, dtype=np.int64), np.diff(pattern.indptr))
+    tile = pattern.indices.astype(np.int64) // width
+    order = np.argsort(tile, kind="stable")  # by tile, then in the pattern's (row-major) order
+    rows, tile = rows[order], tile[order]
+    cols = torch.from_numpy(pattern.indices[order] - tile * width).long()
+    bounds = np.searchsorted(tile, np.arange(tiles + 1))
+    dots = torch.empty(pattern.nnz, dtype=features.dtype)
+    indptr = np.zeros(num + 1, dtype=np.int64)
+    for t in range(tiles):
+        lo, hi = int(bounds[t]), int(bounds[t + 1])
+        if hi > lo:
+            np.cumsum(np.bincount(rows[lo:hi], minlength=num), out=indptr[1:])
+            dots[lo:hi] = _dots(features, torch.from_numpy(indptr), cols[lo:hi], features[t * width : (t + 1) * width])
+    out = torch.empty_like(dots)
+    out[torch.from_numpy(order)] = dots
+    return out
+
+
+def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None, sq_norms=None) -> np.ndarray:
     """Row-wise softmax of negative (scaled) squared distances over a pattern (step 4).
 
     Args:
@@ -102,6 +154,7 @@ def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None
         pattern: (N, N) CSR pattern with sorted indices.
         divisor: optional (N,) positive tensor on the features' device; row
             ``i`` uses ``|x_i - x_e|^2 / divisor[i]``.
+        sq_norms: optional (N,) ``features.pow(2).sum(dim=1)``, if the caller has it.
 
     Returns:
         (P,) float32 weights in the pattern's order, one per stored entry,
@@ -112,15 +165,9 @@ def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None
     indptr = torch.from_numpy(pattern.indptr.astype(np.int64)).to(device)
     cols = torch.from_numpy(pattern.indices.astype(np.int64)).to(device)
     rows = torch.repeat_interleave(torch.arange(num, device=device), indptr.diff())
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        sampled = torch.sparse_csr_tensor(
-            indptr, cols, torch.zeros(cols.numel(), dtype=features.dtype, device=device),
-            size=(num, num), check_invariants=False,
-        )
-        # Sampled dense-dense product: x_i . x_e on the pattern only.
-        dots = torch.sparse.sampled_addmm(sampled, features, features.t(), beta=0.0).values()
-    sq_norms = features.pow(2).sum(dim=1)
+    dots = pattern_dots(features, pattern)
+    if sq_norms is None:
+        sq_norms = features.pow(2).sum(dim=1)
     neg = -(sq_norms[rows] + sq_norms[cols] - 2.0 * dots)
     if divisor is not None:
         neg = neg / divisor[rows]
