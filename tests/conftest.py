@@ -8,12 +8,17 @@ import sys
 import tempfile
 
 # fast-reid reads FASTREID_DATASETS once, when fastreid.data.build is imported: point it at a
-# per-session folder before anything imports fastreid.
+# per-session folder before anything imports fastreid. Never at the user's own FASTREID_DATASETS:
+# the suite writes synthetic Market-1501 / DukeMTMC-reID folders there and removes the folder at
+# the end. Child processes that import this module reuse the session's folder
+# (FASTREID_MMT_TEST_DATA, inherited).
 # (no random name: fast-reid's id regex ``([-\d]+)_c(\d)`` runs on the full path, and a random
 # suffix could contain such a run)
-_DATA = os.path.join(tempfile.gettempdir(), f"fastreid-mmt-data-pid{os.getpid()}")
+_DATA = os.environ.get("FASTREID_MMT_TEST_DATA") or os.path.join(tempfile.gettempdir(),
+                                                                 f"fastreid-mmt-data-pid{os.getpid()}")
 os.makedirs(_DATA, exist_ok=True)
-os.environ.setdefault("FASTREID_DATASETS", _DATA)
+os.environ["FASTREID_MMT_TEST_DATA"] = _DATA
+os.environ["FASTREID_DATASETS"] = _DATA
 
 import pytest  # noqa: E402
 
