@@ -30,7 +30,8 @@ def test_init_weights_must_be_two_existing_matching_checkpoints(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read checkpoint .*corrupt.pth"):
         model.load_init_weights([paths[0], str(bad)])
-    osnet = save_source_checkpoints(small_mmt_cfg("build_osnet_backbone", "x0_25", 128), tmp_path / "..", seeds=(7,))
+    osnet = save_source_checkpoints(small_mmt_cfg("build_osnet_backbone", "x0_25", 128), tmp_path / "osnet",
+                                    seeds=(7,))
     with pytest.raises(ValueError, match="does not match the configured architecture.*missing: backbone"):
         model.load_init_weights([paths[0], osnet[0]])
     model.load_init_weights(paths)  # the good case loads, classifier excepted
