@@ -14,6 +14,7 @@ import tempfile
 # (FASTREID_MMT_TEST_DATA, inherited).
 # (no random name: fast-reid's id regex ``([-\d]+)_c(\d)`` runs on the full path, and a random
 # suffix could contain such a run)
+_OWNS_DATA = "FASTREID_MMT_TEST_DATA" not in os.environ  # this process made the folder (not a child)
 _DATA = os.environ.get("FASTREID_MMT_TEST_DATA") or os.path.join(tempfile.gettempdir(),
                                                                  f"fastreid-mmt-data-pid{os.getpid()}")
 os.makedirs(_DATA, exist_ok=True)
@@ -74,8 +75,13 @@ def tiny_data():
 
     root = os.environ["FASTREID_DATASETS"]
     write_pair(root, overwrite=True, **TINY_DATA)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    return root
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's data folder (made at import, whether or not a test wrote to it)."""
+    if _OWNS_DATA:
+        shutil.rmtree(_DATA, ignore_errors=True)
 
 
 def save_source_checkpoints(cfg, folder, seeds=(1, 2)):
