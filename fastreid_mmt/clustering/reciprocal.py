@@ -14,8 +14,10 @@ ranks of every point (self first):
 
 The set bookkeeping is sparse algebra with scipy on the CPU: reciprocity is
 ``A * A.T``, the intersection sizes of step 3 are ``R @ R_half.T`` read on the
-pattern of ``R``; the distances of step 4 are a sampled dense-dense product on
-the features' device.
+pattern of ``R``. The distances of step 4 come from the k-NN search where it
+computed them (70-90% of the entries of ``E(i)`` on the benchmark's features,
+:func:`known_entries`), the others from a sampled dense-dense product on the
+features' device.
 """
 
 import warnings
@@ -24,7 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["neighbour_matrix", "reciprocal_mask", "expansion_pattern", "pattern_dots", "softmax_weights"]
+__all__ = ["neighbour_matrix", "reciprocal_mask", "expansion_pattern", "pattern_dots", "known_entries",
+           "softmax_weights"]
 
 TWO_THIRDS = 2.0 / 3.0  # the references' float threshold of step 3, in float64
 TILE_BYTES = 8 << 20  # features per column tile of the sampled product on the CPU (fits a last-level cache)
@@ -146,7 +149,42 @@ def pattern_dots(features: torch.Tensor, pattern: sp.csr_matrix) -> torch.Tensor
     return out
 
 
-def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None, sq_norms=None) -> np.ndarray:
+def known_entries(pattern: sp.csr_matrix, rank: np.ndarray, values: np.ndarray):
+    """Entries of a pattern whose value a k-NN search already computed, in either direction.
+
+    ``(i, e)`` is known when ``e`` is among ``rank[i]`` (value ``values[i, a]``) or, failing
+    that, ``i`` is among ``rank[e]`` (the distance being symmetric).
+
+    Args:
+        pattern: (N, N) CSR with sorted indices.
+        rank: (N, K) int64 neighbour indices (no repeats within a row).
+        values: (N, K) the search's values for them.
+
+    Returns:
+        (positions, known_values): int64 positions in the pattern's order and their values.
+    """
+    num, width = rank.shape
+    slot = np.arange(1, rank.size + 1, dtype=np.float64).reshape(num, width)  # 1 + flat slot
+    forward = neighbour_matrix(rank, np.ones(rank.shape, dtype=bool), slot)
+    ids = sp.csr_matrix((np.arange(1, pattern.nnz + 1, dtype=np.float64), pattern.indices, pattern.indptr),
+                        shape=pattern.shape)
+    ones = sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
+    flat = values.reshape(-1)
+    found_pos, found_val = [], []
+    for lookup in (forward.tocsr(), forward.T.tocsr()):
+        lookup.sort_indices()
+        # Same sparsity on both products (the intersection), so their data line up.
+        hit_ids = ids.multiply(lookup.astype(bool)).tocsr()
+        hit_slots = ones.multiply(lookup).tocsr()
+        found_pos.append(hit_ids.data.astype(np.int64) - 1)
+        found_val.append(flat[hit_slots.data.astype(np.int64) - 1])
+    pos = np.concatenate(found_pos)
+    pos, first = np.unique(pos, return_index=True)  # a pair found both ways: the forward value
+    return pos, np.concatenate(found_val)[first]
+
+
+def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None, sq_norms=None,
+                    known=None) -> np.ndarray:
     """Row-wise softmax of negative (scaled) squared distances over a pattern (step 4).
 
     Args:
@@ -155,6 +193,12 @@ def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None
         divisor: optional (N,) positive tensor on the features' device; row
             ``i`` uses ``|x_i - x_e|^2 / divisor[i]``.
         sq_norms: optional (N,) ``features.pow(2).sum(dim=1)``, if the caller has it.
+        known: optional ``(rank, sq_dist)``, (N, K) numpy neighbour indices and
+            their squared distances from a k-NN search: entries of the pattern
+            found there (either way round) take that value, the others a
+            sampled dot product. Both are the same float32 expression
+            ``|x_i|^2 + |x_e|^2 - 2 x_i . x_e`` (the search clamps at zero), so
+            they agree to rounding (about 1e-6 on unit rows).
 
     Returns:
         (P,) float32 weights in the pattern's order, one per stored entry,
@@ -165,10 +209,23 @@ def softmax_weights(features: torch.Tensor, pattern: sp.csr_matrix, divisor=None
     indptr = torch.from_numpy(pattern.indptr.astype(np.int64)).to(device)
     cols = torch.from_numpy(pattern.indices.astype(np.int64)).to(device)
     rows = torch.repeat_interleave(torch.arange(num, device=device), indptr.diff())
-    dots = pattern_dots(features, pattern)
     if sq_norms is None:
         sq_norms = features.pow(2).sum(dim=1)
-    neg = -(sq_norms[rows] + sq_norms[cols] - 2.0 * dots)
+    if known is None:
+        sq_dist = sq_norms[rows] + sq_norms[cols] - 2.0 * pattern_dots(features, pattern)
+    else:
+        pos, values = known_entries(pattern, *known)
+        missing = np.ones(pattern.nnz, dtype=bool)
+        missing[pos] = False
+        sq_dist = torch.empty(pattern.nnz, dtype=features.dtype, device=device)
+        sq_dist[torch.from_numpy(pos).to(device)] = torch.from_numpy(values).to(device, features.dtype)
+        if missing.any():
+            rest = torch.from_numpy(np.flatnonzero(missing)).to(device)
+            sub_indptr = np.concatenate([[0], np.cumsum(missing)])[pattern.indptr]
+            sub = sp.csr_matrix((np.ones(rest.numel(), dtype=np.float32), pattern.indices[missing], sub_indptr),
+                                shape=pattern.shape)
+            sq_dist[rest] = sq_norms[rows[rest]] + sq_norms[cols[rest]] - 2.0 * pattern_dots(features, sub)
+    neg = -sq_dist
     if divisor is not None:
         neg = neg / divisor[rows]
     row_max = torch.full((num,), float("-inf"), dtype=neg.dtype, device=device)
