@@ -191,22 +191,35 @@ def machine_description():
             f"scipy {scipy.__version__}, numpy {np.__version__}")
 
 
-def exact_rows(out_dir, num, dim, families, lines):
+def _median_run(runs):
+    """The run of median time (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+
+
+def exact_rows(out_dir, num, dim, families, lines, repeats):
     lines += [f"(a) Jaccard + eps rule (rho {RHO}) + DBSCAN (min_samples {MIN_SAMPLES}), N = {num:,}, {dim}-d; "
-              f"k1 {K1['mmt']} (mmt) / {K1['spcl']} (spcl), k2 {K2}; ours with cutoff {CUTOFF}\n",
+              f"k1 {K1['mmt']} (mmt) / {K1['spcl']} (spcl), k2 {K2}; ours with cutoff {CUTOFF}. "
+              f"Ours and the k-NN alone: the run of median time of {repeats}, alternating (ours, k-NN) in fresh "
+              "processes; the last column is the ratio of the medians (range of the paired ratios)\n",
               "| family | variant | pipeline | time (s) | CPU (s) | peak RSS (MB) | stored / row | eps | clusters "
               "| outliers | ARI vs dense | speed-up vs dense | ours / k-NN alone |", "|" + "---|" * 13]
     for family in families:
         for variant in ("spcl", "mmt"):
             spec = dict(family=family, variant=variant, num=num, dim=dim)
-            dense, ours, alone = (run_child(out_dir, case=c, **spec) for c in ("dense", "ours", "knn"))
+            dense = run_child(out_dir, case="dense", **spec)
+            # ours and the k-NN alone alternate, so that a change of load hits both; medians reported.
+            pairs = [(run_child(out_dir, case="ours", **spec), run_child(out_dir, case="knn", **spec))
+                     for _ in range(repeats)]
+            ours, alone = (_median_run([p[side] for p in pairs]) for side in (0, 1))
+            paired = [o["seconds"] / a["seconds"] for o, a in pairs]
             ari = _ari(out_dir, dense, ours)
             name = "fast-reid dense" if variant == "spcl" else "literal dense (tests/)"
             lines.append(f"| {family} | {variant} | {name} | {_cost(dense)} | {dense['stored']:,} | {dense['eps']:.4f} "
                          f"| {dense['clusters']} | {dense['outliers']} | | | |")
             lines.append(f"| {family} | {variant} | ours | {_cost(ours)} | {ours['stored']:.1f} | {ours['eps']:.4f} "
                          f"| {ours['clusters']} | {ours['outliers']} | {ari:.4f} {_met(ari >= GOALS['ari'])} "
-                         f"| {dense['seconds'] / ours['seconds']:.1f}x | {ours['seconds'] / alone['seconds']:.2f} |")
+                         f"| {dense['seconds'] / ours['seconds']:.1f}x | {ours['seconds'] / alone['seconds']:.2f} "
+                         f"({min(paired):.2f}-{max(paired):.2f}) |")
             lines.append(f"| {family} | {variant} | our k-NN alone (k = {K1[variant] + (variant == 'mmt')}) "
                          f"| {_cost(alone)} | | | | | | | |")
     lines.append("")
@@ -253,11 +266,15 @@ def main():
     parser.add_argument("--sklearn-max-iter", type=int, default=50, help="cap on scikit-learn KMeans iterations")
     parser.add_argument("--sections", default="abcd", help="which of the cases (a)-(d) to run, e.g. 'ab'")
     parser.add_argument("--families", default=",".join(FAMILIES), help="feature families of (a)-(c), comma-separated")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of ours and of the k-NN alone in (a) (the median is reported)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child[0]), args.child[1])
         return
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be >= 1, got {args.repeats}")
     sizes = QUICK if args.quick else FULL
     families = args.families.split(",")
     if not set(families) <= set(FAMILIES):
@@ -266,7 +283,7 @@ def main():
     lines = []
     with tempfile.TemporaryDirectory() as out_dir:
         if "a" in args.sections:
-            exact_rows(out_dir, *sizes["exact"], families, lines)
+            exact_rows(out_dir, *sizes["exact"], families, lines, args.repeats)
         if "b" in args.sections:
             large_rows(out_dir, sizes["large"], families, lines)
         if "c" in args.sections:
@@ -276,6 +293,7 @@ def main():
     load_end = os.getloadavg()
     flags = (" --quick" if args.quick else "") + (f" --sections {args.sections}" if args.sections != "abcd" else "")
     flags += f" --families {args.families}" if families != list(FAMILIES) else ""
+    flags += f" --repeats {args.repeats}" if args.repeats != 3 else ""
     header = [f"Command: `python tools/benchmark_clustering.py{flags}`\n",
               f"Machine: {machine_description()}.",
               f"Load average (1 min) at start / end: {load_start[0]:.1f} / {load_end[0]:.1f}.\n",
