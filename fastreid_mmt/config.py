@@ -48,6 +48,12 @@ def add_mmt_config(cfg):
     # Store the networks and inputs channels-last (faster convolutions with AMP on recent
     # GPUs; see BENCHMARKS.md). Not in the paper. Default: False.
     _C.MMT.CHANNELS_LAST = False
+    # Training forwards of both stages (source pre-training and MMT) under bfloat16 autocast on
+    # a CPU device: about twice as fast on CPUs with AVX512-BF16 or AMX (BENCHMARKS.md); weights,
+    # gradients, BN statistics and losses stay float32; the clustering features are extracted in
+    # bfloat16 too (as SOLVER.AMP.ENABLED does on a GPU), evaluation in float32. Refused
+    # on CUDA (use SOLVER.AMP.ENABLED there). Not in the paper. Default: False.
+    _C.MMT.CPU_BF16 = False
     # Periodic checkpoints (model_XXXX.pth) kept, newest first; 0 keeps all. One MMT checkpoint
     # (4 networks + Adam moments) is ~0.8 GB with ResNet-50. model_final is always kept.
     # Not a paper setting. Default: 3.

@@ -11,7 +11,7 @@ from fastreid.config import configurable
 from fastreid.modeling.losses import log_accuracy
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 
-from .chunked import forward_in_chunks
+from .chunked import check_cpu_bf16, forward_in_chunks
 from ..losses import cross_entropy_loss, soft_cross_entropy, soft_softmax_triplet_loss, softmax_triplet_loss
 
 # The four networks, in the order of their roles: (student, its mean net) pairs.
@@ -47,7 +47,7 @@ class MMT(nn.Module):
 
     @configurable
     def __init__(self, *, net1, net2, mean_net1, mean_net2, soft_ce_weight, soft_tri_weight,
-                 ce_epsilon, test_net, ims_per_bn=0, mean_net_train_mode=True, channels_last=False):
+                 ce_epsilon, test_net, ims_per_bn=0, mean_net_train_mode=True, channels_last=False, cpu_bf16=False):
         super().__init__()
         if test_net not in TEST_NETS:
             raise ValueError(f"MMT.TEST_NET must be one of {TEST_NETS}, got {test_net!r}")
@@ -62,6 +62,7 @@ class MMT(nn.Module):
         self.ims_per_bn = int(ims_per_bn)
         self.mean_net_train_mode = bool(mean_net_train_mode)
         self.channels_last = bool(channels_last)
+        self.cpu_bf16 = bool(cpu_bf16)
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
         # Detached loss terms of the last training step (read to name a non-finite term).
@@ -81,6 +82,7 @@ class MMT(nn.Module):
             ims_per_bn=cfg.MMT.IMS_PER_BN,
             mean_net_train_mode=cfg.MMT.MEAN_NET_TRAIN_MODE,
             channels_last=cfg.MMT.CHANNELS_LAST,
+            cpu_bf16=check_cpu_bf16(cfg),
         )
 
     @property
@@ -106,7 +108,7 @@ class MMT(nn.Module):
     def _run(self, net, images, targets=None):
         """One network's head output; BN batches of ``ims_per_bn`` images in train mode (see
         :func:`forward_in_chunks`)."""
-        return forward_in_chunks(net, images, targets, self.ims_per_bn)
+        return forward_in_chunks(net, images, targets, self.ims_per_bn, self.cpu_bf16 and net.training)
 
     def _run_mean_net(self, net, images, targets):
         """Mean-net forward (no gradient: the caller's ``no_grad``). With
@@ -118,7 +120,7 @@ class MMT(nn.Module):
         for m in norms:
             m.eval()
         try:
-            return net.heads(net.backbone(images), targets)
+            return forward_in_chunks(net, images, targets, 0, self.cpu_bf16)
         finally:
             for m in norms:
                 m.train()
@@ -174,9 +176,11 @@ class MMT(nn.Module):
     @torch.no_grad()
     def extract_mean_features(self, images):
         """Clustering features: the average of both mean nets' L2-normalised BN features
-        (eval mode is the caller's business). ``images`` ``[B, 3, H, W]`` -> ``[B, C]``."""
+        (eval mode is the caller's business), in bfloat16 with ``MMT.CPU_BF16`` as in training.
+        ``images`` ``[B, 3, H, W]`` -> ``[B, C]``."""
         x = self.preprocess(images)
-        feats = [F.normalize(self._run(net, x), dim=1) for net in (self.mean_net1, self.mean_net2)]
+        feats = [F.normalize(forward_in_chunks(net, x, None, self.ims_per_bn, self.cpu_bf16), dim=1)
+                 for net in (self.mean_net1, self.mean_net2)]
         return (feats[0] + feats[1]) / 2
 
     @torch.no_grad()

@@ -7,7 +7,7 @@ from fastreid.config import configurable
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY, Baseline
 
 from ..losses import softmax_triplet_loss
-from .chunked import forward_in_chunks
+from .chunked import check_cpu_bf16, forward_in_chunks
 
 # MODEL.LOSSES.NAME entries that fast-reid's Baseline computes itself.
 FASTREID_LOSSES = ("CrossEntropyLoss", "TripletLoss", "CircleLoss", "Cosface")
@@ -28,12 +28,13 @@ class SourceBaseline(Baseline):
 
     @classmethod
     def from_config(cls, cfg):
-        return dict(super().from_config(cfg), ims_per_bn=cfg.PRETRAIN.IMS_PER_BN)
+        return dict(super().from_config(cfg), ims_per_bn=cfg.PRETRAIN.IMS_PER_BN, cpu_bf16=check_cpu_bf16(cfg))
 
     @configurable
-    def __init__(self, *args, ims_per_bn=0, **kwargs):
+    def __init__(self, *args, ims_per_bn=0, cpu_bf16=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.ims_per_bn = int(ims_per_bn)
+        self.cpu_bf16 = bool(cpu_bf16)
         names = list(self.loss_kwargs["loss_names"])
         unknown = [n for n in names if n not in FASTREID_LOSSES + (SOFTMAX_TRIPLET,)]
         if unknown:
@@ -50,13 +51,13 @@ class SourceBaseline(Baseline):
             return super().forward(batched_inputs)
         images = self.preprocess_image(batched_inputs["images"].to(self.device))
         targets = batched_inputs["targets"].to(self.device)
-        outputs = forward_in_chunks(self, images, targets, self.ims_per_bn)
+        outputs = forward_in_chunks(self, images, targets, self.ims_per_bn, self.cpu_bf16)
         if "target_images" in batched_inputs:
             # After the source batch, as the reference: the last BN update of a step is the target's.
             with torch.no_grad():
                 target = self.preprocess_image(batched_inputs["target_images"].to(self.device))
                 dummy = torch.zeros(target.size(0), dtype=torch.long, device=self.device)
-                forward_in_chunks(self, target, dummy, self.ims_per_bn)
+                forward_in_chunks(self, target, dummy, self.ims_per_bn, self.cpu_bf16)
         return self.losses(outputs, targets)
 
     def losses(self, outputs, gt_labels):
