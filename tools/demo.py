@@ -25,7 +25,7 @@ With ``--jobs 2`` (default on a machine with 2 or more cores) the two pre-traini
 concurrently, then the baseline, MMT and the short control run concurrently, each with
 ``cores // 2`` threads: on 2 small CPU cores this is faster than running them one after the other
 with 2 threads each.
-A stage's wall time is then that of the concurrent pair; each run's own time is in results.json.
+A stage's wall time is then that of its concurrent runs; each run's own time is in results.json.
 """
 
 from __future__ import annotations
