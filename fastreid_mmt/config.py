@@ -69,6 +69,19 @@ def add_mmt_config(cfg):
     # Target images are decoded once at start; an unreadable or corrupt file stops the run
     # naming it (False), or is left out of training with a warning naming it (True).
     _C.MMT.SKIP_UNREADABLE_IMAGES = False
+    # A folder of unlabelled crops as the stage-II target instead of DATASETS.NAMES: every
+    # .jpg/.jpeg/.png/.bmp under it (any case, any depth, any file name), sorted. "" = off
+    # (DATASETS.NAMES). Not in the paper (benchmark targets only).
+    _C.MMT.TARGET_FOLDER = ""
+    # Camera id of each image of MMT.TARGET_FOLDER, PRETRAIN.TARGET_BN_FOLDER and MMT.TEST_FOLDER:
+    # "none" (one camera), "subfolder" (the first folder level names the camera; under an
+    # identity folder for labelled folders), or a regular expression with one group searched in
+    # the path relative to the (identity) folder, e.g. "c(\\d+)". Default: "none".
+    _C.MMT.TARGET_CAMERAS = "none"
+    # A labelled test folder of the target, <folder>/query/<identity>/<image> and
+    # <folder>/gallery/<identity>/<image>, evaluated (as "TestFolder") besides DATASETS.TESTS in
+    # stage I, stage II and --eval-only. "" = off. Not in the paper.
+    _C.MMT.TEST_FOLDER = ""
 
     _C.MMT.CLUSTER = CN()
     # "kmeans" (the paper) or "dbscan" (reference-code variant on the Jaccard distance).
@@ -114,6 +127,15 @@ def add_mmt_config(cfg):
     # Datasets whose training images are forwarded (no loss, no labels) at every source
     # pre-training step so BN statistics move toward the target. Empty: off. Reference: target.
     _C.PRETRAIN.TARGET_BN_DATASETS = []
+    # A folder of unlabelled target crops used like PRETRAIN.TARGET_BN_DATASETS (its cameras by
+    # MMT.TARGET_CAMERAS). "" = off. Not in the paper.
+    _C.PRETRAIN.TARGET_BN_FOLDER = ""
+    # A labelled source folder, <folder>/<identity>/<image>, as the source instead of
+    # DATASETS.NAMES. "" = off (DATASETS.NAMES). Not in the paper.
+    _C.PRETRAIN.SOURCE_FOLDER = ""
+    # Camera rule of PRETRAIN.SOURCE_FOLDER (as MMT.TARGET_CAMERAS, relative to each identity
+    # folder); the camera-aware sampler picks companions from other cameras. Default: "none".
+    _C.PRETRAIN.SOURCE_CAMERAS = "none"
     # Images per batch-norm batch in source pre-training (see MMT.IMS_PER_BN). Reference: 16.
     _C.PRETRAIN.IMS_PER_BN = 16
     # Iterations per pre-training epoch, so that SOLVER.MAX_EPOCH, SOLVER.STEPS and

@@ -12,7 +12,8 @@ from fastreid.modeling import build_model
 
 from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 from fastreid_mmt.data import CameraAwarePKSampler, TargetImages, load_target_set
-from fastreid_mmt.data.checks import DatasetError, check_datasets
+from fastreid_mmt.data.checks import DatasetError
+from fastreid_mmt.data.inputs import check_inputs
 from fastreid_mmt.engine.setup import build_cfg
 
 from .conftest import REPO, run_train_net, save_source_checkpoints, small_mmt_cfg
@@ -103,7 +104,7 @@ def _target_cfg(**overrides):
 def test_missing_or_empty_dataset_folder_is_named(market_copy):
     shutil.rmtree(market_copy / MARKET / "bounding_box_train")
     with pytest.raises(DatasetError, match="bounding_box_train.*is not found.*FASTREID_DATASETS"):
-        check_datasets(_target_cfg(), str(market_copy))
+        check_inputs(_target_cfg(), str(market_copy))
     (market_copy / MARKET / "bounding_box_train").mkdir()
     with pytest.raises(DatasetError, match="train split .*Market-1501-v15.09.15/bounding_box_train. holds no image"):
         load_target_set(_target_cfg())
@@ -113,7 +114,7 @@ def test_unparsable_file_name_is_named(market_copy):
     first = sorted((market_copy / MARKET / "bounding_box_train").iterdir())[0]
     shutil.copy(first, first.parent / "holiday_photo.jpg")
     with pytest.raises(DatasetError, match=r"(?s)1 image file name.*<pid>_c<camera>.*holiday_photo\.jpg"):
-        check_datasets(_target_cfg(), str(market_copy))
+        check_inputs(_target_cfg(), str(market_copy))
 
 
 def test_corrupt_target_jpeg_stops_naming_it_or_is_skipped_with_warning(market_copy, caplog):

@@ -14,6 +14,7 @@ from fastreid.data.transforms import build_transforms
 from fastreid.utils import comm
 
 from .checks import build_dataset, filter_unreadable
+from .folders import read_unlabelled_folder, unlabelled_items
 from .sampler import CameraAwarePKSampler
 from .two_view import TargetImages, TwoViewDataset
 
@@ -44,24 +45,39 @@ def _index(values):
     return [mapping[v] for v in values]
 
 
-def load_target_set(cfg):
-    """Read the training split of ``cfg.DATASETS.NAMES`` with fast-reid's dataset classes.
+def load_target_set(cfg, names=None, folder=None, key="MMT.TARGET_FOLDER"):
+    """Read the unlabelled target training images: fast-reid's data set classes ``names``
+    (training split) and/or the image folder ``folder`` (cameras by ``MMT.TARGET_CAMERAS``;
+    ``key`` is the config key that named it, for messages).
 
+    By default the stage-II target: ``MMT.TARGET_FOLDER`` when set, else ``DATASETS.NAMES``.
     Every image is decoded once here: an unreadable file stops the run naming it, or is left
     out with a warning when ``MMT.SKIP_UNREADABLE_IMAGES`` is set.
+
+    Returns:
+        TargetSet: ``gt_pids`` is None when any image comes from a folder (no ids exist).
     """
+    if names is None and folder is None:
+        folder = cfg.MMT.TARGET_FOLDER
+        names = () if folder else tuple(cfg.DATASETS.NAMES)
     items = []
-    for name in cfg.DATASETS.NAMES:
+    for name in names or ():
         data = build_dataset(name, dataset_root(), require_train=True)
         if comm.is_main_process():
             data.show_train()
         items.extend(data.train)
+    if folder:
+        images = read_unlabelled_folder(folder, cfg.MMT.TARGET_CAMERAS, key)
+        logger.info("%s %s: %d images, %d camera(s) (MMT.TARGET_CAMERAS %r), no identities",
+                    key, folder, len(images), len(set(images.cameras)), cfg.MMT.TARGET_CAMERAS)
+        items.extend(unlabelled_items(images))
     items = [items[i] for i in filter_unreadable([item[0] for item in items], cfg.MMT.SKIP_UNREADABLE_IMAGES)]
     if not items:
-        raise ValueError(f"DATASETS.NAMES {tuple(cfg.DATASETS.NAMES)}: no readable training image under "
-                         f"{dataset_root()}")
+        where = folder or f"{tuple(names)} under {dataset_root()}"
+        raise ValueError(f"no readable target training image in {where}")
     paths = [item[0] for item in items]
-    return TargetSet(paths, _index([item[2] for item in items]), _index([item[1] for item in items]))
+    gt_pids = None if folder else _index([item[1] for item in items])
+    return TargetSet(paths, _index([item[2] for item in items]), gt_pids)
 
 
 def build_extract_loader(cfg, target):

@@ -83,17 +83,6 @@ def build_dataset(name, root, require_train=True):
     return data
 
 
-def check_datasets(cfg, root):
-    """Read every data set of ``cfg`` (training and test) once, so bad folders fail before a
-    run starts (fast-reid would fail later, or with an obscure error)."""
-    for name in cfg.DATASETS.NAMES:
-        build_dataset(name, root, require_train=True)
-    for name in cfg.DATASETS.TESTS:
-        build_dataset(name, root, require_train=False)
-    for name in cfg.PRETRAIN.TARGET_BN_DATASETS:
-        build_dataset(name, root, require_train=True)
-
-
 def _decode_error(path):
     """None if PIL fully decodes ``path``, else the reason."""
     try:

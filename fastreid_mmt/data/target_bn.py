@@ -14,7 +14,8 @@ from .two_view import TargetImages
 
 class TargetBNLoader:
     """Wraps a fast-reid source train loader; every batch gains ``target_images``
-    ``[B, 3, H, W]``: training-augmented images of ``PRETRAIN.TARGET_BN_DATASETS`` (no label).
+    ``[B, 3, H, W]``: training-augmented images of ``PRETRAIN.TARGET_BN_DATASETS`` and
+    ``PRETRAIN.TARGET_BN_FOLDER`` (no label).
 
     ``dataset`` is the source dataset, so fast-reid sizes the classifier and epoch from it.
     """
@@ -22,10 +23,8 @@ class TargetBNLoader:
     def __init__(self, cfg, source_loader):
         self.source = source_loader
         self.dataset = source_loader.dataset
-        target_cfg = cfg.clone()
-        target_cfg.defrost()
-        target_cfg.DATASETS.NAMES = tuple(cfg.PRETRAIN.TARGET_BN_DATASETS)
-        target = load_target_set(target_cfg)
+        target = load_target_set(cfg, tuple(cfg.PRETRAIN.TARGET_BN_DATASETS), cfg.PRETRAIN.TARGET_BN_FOLDER,
+                                 "PRETRAIN.TARGET_BN_FOLDER")
         images = TargetImages(target.img_paths, target.camids, build_transforms(cfg, is_train=True))
         batch = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
         batch_sampler = torch.utils.data.BatchSampler(samplers.TrainingSampler(len(images)), batch, True)

@@ -15,6 +15,7 @@ from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 
 from ..clustering.pseudo_labels import compute_pseudo_labels
+from ..clustering.signals import cluster_statistics, label_agreement, nearest_neighbour_agreement
 from ..data import build_extract_loader, build_pseudo_label_loader
 from ..modeling import ema_momentum, ema_update
 from .atomic import atomic_write
@@ -22,10 +23,6 @@ from .distributed import broadcast_pseudo_labels, gather_features, rewrap_ddp, u
 from .faults import fault_point
 
 logger = logging.getLogger(__name__)
-
-# Quantiles of cluster sizes logged every epoch.
-SIZE_QUANTILES = (0.1, 0.5, 0.9)
-
 
 def close_loader(loader_iter):
     """Stop the prefetch thread of a fast-reid ``DataLoaderX`` over an infinite sampler
@@ -42,6 +39,11 @@ class MMTHook(HookBase):
     """Before each epoch: extract target features with both mean nets, cluster, re-initialise
     the four classifiers, rebuild the two-view loader and swap it into the running trainer.
     After each step: update the mean nets (EMA).
+
+    Logged per epoch (``metrics.json``, TensorBoard), none of it reading target ids: the
+    cluster count, outlier share and size quantiles, the agreement of this epoch's pseudo
+    labels with the previous epoch's (NMI) and of the two mean nets (share of images with the
+    same nearest neighbour under both); where the target has true ids, also NMI / ARI with them.
 
     Stateful (the automatic DBSCAN eps, chosen once): registered as a checkpointable, so a
     resumed run uses the same radius.
@@ -84,7 +86,8 @@ class MMTHook(HookBase):
         if self.cfg.SEED >= 0:
             seed_all_rng(epoch_seed)
         start = time.perf_counter()
-        features = self.extract_features()
+        first, second = self.extract_features()
+        features = (first + second) / 2
         extracted = time.perf_counter()
         fault_point(f"extracted:{self.trainer.epoch}")  # testing aid, see faults.py
         result = None
@@ -93,6 +96,7 @@ class MMTHook(HookBase):
                                            ground_truth=self.ground_truth)
         result = broadcast_pseudo_labels(result, self.model.device)
         clustered = time.perf_counter()
+        previous = self.previous_labels()
         self.eps = result.eps
         self.labels = result.labels
         self.save_labels(result.labels)
@@ -102,7 +106,8 @@ class MMTHook(HookBase):
             self.trainer._trainer.model = rewrap_ddp(self.trainer.model)
         self.reset_optimizer_state(classifiers)
         self.swap_loader(build_pseudo_label_loader(self.cfg, self.target, result.labels, epoch_seed))
-        self.log(result, extracted - start, clustered - extracted)
+        signals = self.signals(result.labels, previous, first, second) if comm.is_main_process() else {}
+        self.log(result, signals, extracted - start, clustered - extracted)
 
     def after_step(self):
         momentum = ema_momentum(self.trainer.iter, self.cfg.MMT.EMA_ALPHA)
@@ -112,8 +117,9 @@ class MMTHook(HookBase):
     # -- steps ---------------------------------------------------------------------------
     @torch.no_grad()
     def extract_features(self):
-        """Averaged L2-normalised BN features of both mean nets, ``[N, C]``, on the model's
-        device (or ``MMT.CLUSTER.DEVICE`` when "cpu" or "cuda"), identical on every rank."""
+        """Both mean nets' L2-normalised BN features, two ``[N, C]``, on the model's device (or
+        ``MMT.CLUSTER.DEVICE`` when "cpu" or "cuda"), identical on every rank; their average
+        is the clustering feature."""
         model = self.model
         was_training = model.training
         model.eval()
@@ -124,7 +130,7 @@ class MMTHook(HookBase):
         amp = bool(self.cfg.SOLVER.AMP.ENABLED) and model.device.type == "cuda"
         for batch in batches:
             with torch.autocast("cuda", enabled=amp):
-                chunks.append(model.extract_mean_features(batch["images"]).float())
+                chunks.append(torch.cat(model.extract_mean_net_features(batch["images"]), dim=1).float())
             indices.append(batch["index"].to(model.device))
         model.train(was_training)
         features = gather_features(torch.cat(chunks), torch.cat(indices), len(self.target))
@@ -132,7 +138,27 @@ class MMTHook(HookBase):
             features = features.cpu()
         elif self.cfg.MMT.CLUSTER.DEVICE == "cuda":
             features = features.cuda()
-        return features
+        return features.chunk(2, dim=1)
+
+    def labels_path(self, epoch):
+        return os.path.join(self.cfg.OUTPUT_DIR, "pseudo_labels", f"epoch_{epoch:03d}.npy")
+
+    def previous_labels(self):
+        """The previous epoch's pseudo labels: held since its clustering, or read back from its
+        saved file after ``--resume``; None before the first epoch (or without the file)."""
+        epoch = self.trainer.epoch
+        if self.labels is not None or epoch == 0 or not self.cfg.OUTPUT_DIR:
+            return self.labels
+        path = self.labels_path(epoch - 1)
+        return np.load(path) if os.path.isfile(path) else None
+
+    def signals(self, labels, previous, first, second):
+        """The label-free per-epoch signals (see the class docstring), as ``mmt/*`` scalars."""
+        stats = cluster_statistics(labels)
+        stats["mean_net_nn_agreement"] = nearest_neighbour_agreement(first, second)
+        if previous is not None and len(previous) == len(labels):
+            stats["label_nmi_previous"] = label_agreement(previous, labels)
+        return {f"mmt/{key}": value for key, value in stats.items()}
 
     def save_labels(self, labels):
         """``OUTPUT_DIR/pseudo_labels/epoch_XXX.npy`` (main process): for diagnosis and for
@@ -141,8 +167,7 @@ class MMTHook(HookBase):
         if comm.is_main_process() and self.cfg.OUTPUT_DIR:
             folder = os.path.join(self.cfg.OUTPUT_DIR, "pseudo_labels")
             os.makedirs(folder, exist_ok=True)
-            atomic_write(os.path.join(folder, f"epoch_{self.trainer.epoch:03d}.npy"), lambda f: np.save(f, labels),
-                         labels.nbytes)
+            atomic_write(self.labels_path(self.trainer.epoch), lambda f: np.save(f, labels), labels.nbytes)
 
     def reset_optimizer_state(self, classifiers):
         """Adam moments of a re-initialised classifier are meaningless (and of the wrong shape
@@ -160,17 +185,15 @@ class MMTHook(HookBase):
         inner.data_loader = loader
         inner._data_loader_iter = iter(loader)
 
-    def log(self, result, extract_s, cluster_s):
+    def log(self, result, signals, extract_s, cluster_s):
         labels = result.labels
-        sizes = np.bincount(labels[labels >= 0])
         stats = {
             "mmt/num_clusters": float(result.num_clusters),
             "mmt/num_outliers": float(result.num_outliers),
             "mmt/extract_time": extract_s,
             "mmt/cluster_time": cluster_s,
+            **signals,
         }
-        for q in SIZE_QUANTILES:
-            stats[f"mmt/cluster_size_p{int(q * 100)}"] = float(np.quantile(sizes, q))
         if result.eps is not None:
             stats["mmt/eps"] = float(result.eps)
         gt = self.target.gt_pids

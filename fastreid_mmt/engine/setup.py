@@ -19,8 +19,9 @@ from ..clustering.kmeans import BACKENDS
 from ..clustering.pseudo_labels import METHODS
 from ..config import add_mmt_config
 from ..data import dataset_root
-from ..data.checks import check_datasets
+from ..data.inputs import check_inputs
 from ..modeling.meta_arch.mmt import TEST_NETS, check_init_weight_paths
+from .test_sets import test_set_names
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ def check_eval_weights(cfg, args):
                          "--eval-only MODEL.WEIGHTS logs/mmt/duke2market/model_final.pth")
     if not os.path.isfile(cfg.MODEL.WEIGHTS):
         raise FileNotFoundError(f"MODEL.WEIGHTS: checkpoint not found: {cfg.MODEL.WEIGHTS}")
+    if not test_set_names(cfg):
+        raise ValueError("--eval-only has nothing to evaluate: DATASETS.TESTS is empty and MMT.TEST_FOLDER is not "
+                         "set; give a labelled test set (e.g. MMT.TEST_FOLDER /path/with/query_and_gallery)")
 
 
 def resolve_device(cfg):
@@ -137,7 +141,7 @@ def setup(args):
     cfg.freeze()
     check_eval_weights(cfg, args)
     check_init_weights(cfg, args)
-    check_datasets(cfg, dataset_root())
+    check_inputs(cfg, dataset_root())
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="fastreid_mmt")
     if cfg.SEED >= 0:

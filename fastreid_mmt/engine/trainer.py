@@ -16,6 +16,7 @@ from .checkpoint import make_checkpointer_atomic
 from .distributed import unwrap, with_bn_averaging
 from .hooks import MMTHook
 from .schedule import build_epoch_scheduler, check_epoch_schedule
+from .test_sets import FolderTestMixin
 from ..data.target_bn import TargetBNLoader
 
 logger = logging.getLogger(__name__)
@@ -82,8 +83,9 @@ class PendingPseudoLabels:
         raise RuntimeError("no pseudo labels yet: MMTHook must run before the first step")
 
 
-class MMTTrainer(DefaultTrainer):
-    """Trains the ``MMT`` meta-architecture on an unlabelled target (``DATASETS.NAMES``).
+class MMTTrainer(FolderTestMixin, DefaultTrainer):
+    """Trains the ``MMT`` meta-architecture on an unlabelled target (``DATASETS.NAMES``, or
+    ``MMT.TARGET_FOLDER`` when set).
 
     Overrides: the train loader (target images, labels stripped), the LR scheduler and epoch
     length (``MMT.ITERS_PER_EPOCH``), the writers, the hooks (adds :class:`MMTHook`) and
@@ -187,11 +189,12 @@ def log_ims_per_bn(cfg, ims_per_bn, key):
                        "SOLVER.IMS_PER_BATCH)", key, ims_per_bn, per_process, per_process, ims_per_bn)
 
 
-class SourceTrainer(DefaultTrainer):
+class SourceTrainer(FolderTestMixin, DefaultTrainer):
     """Supervised source pre-training (``SourceBaseline``) in fast-reid's loop, as the
     reference runs it: epochs of ``PRETRAIN.ITERS_PER_EPOCH`` iterations, a per-epoch lr
     schedule (:mod:`.schedule`), the camera-aware sampler (``DATALOADER.SAMPLER_TRAIN``), and
-    a target batch per step for BN adaptation when ``PRETRAIN.TARGET_BN_DATASETS`` is set."""
+    a target batch per step for BN adaptation when ``PRETRAIN.TARGET_BN_DATASETS`` or
+    ``PRETRAIN.TARGET_BN_FOLDER`` is set, and the source from ``PRETRAIN.SOURCE_FOLDER``."""
 
     def __init__(self, cfg):
         check_ims_per_bn(cfg, cfg.PRETRAIN.IMS_PER_BN, "PRETRAIN.IMS_PER_BN")
@@ -207,7 +210,7 @@ class SourceTrainer(DefaultTrainer):
     def build_train_loader(cls, cfg):
         seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
         source = build_source_train_loader(cfg, seed)
-        if not cfg.PRETRAIN.TARGET_BN_DATASETS:
+        if not cfg.PRETRAIN.TARGET_BN_DATASETS and not cfg.PRETRAIN.TARGET_BN_FOLDER:
             return source
         return TargetBNLoader(cfg, source)
 

@@ -174,14 +174,19 @@ class MMT(nn.Module):
         return self._run(getattr(self, self.test_net), images)
 
     @torch.no_grad()
-    def extract_mean_features(self, images):
-        """Clustering features: the average of both mean nets' L2-normalised BN features
-        (eval mode is the caller's business), in bfloat16 with ``MMT.CPU_BF16`` as in training.
-        ``images`` ``[B, 3, H, W]`` -> ``[B, C]``."""
+    def extract_mean_net_features(self, images):
+        """Both mean nets' L2-normalised BN features (eval mode is the caller's business), in
+        bfloat16 with ``MMT.CPU_BF16`` as in training. ``images`` ``[B, 3, H, W]`` -> two
+        ``[B, C]``."""
         x = self.preprocess(images)
-        feats = [F.normalize(forward_in_chunks(net, x, None, self.ims_per_bn, self.cpu_bf16), dim=1)
-                 for net in (self.mean_net1, self.mean_net2)]
-        return (feats[0] + feats[1]) / 2
+        return tuple(F.normalize(forward_in_chunks(net, x, None, self.ims_per_bn, self.cpu_bf16), dim=1)
+                     for net in (self.mean_net1, self.mean_net2))
+
+    def extract_mean_features(self, images):
+        """Clustering features: the average of :meth:`extract_mean_net_features`,
+        ``[B, 3, H, W]`` -> ``[B, C]``."""
+        first, second = self.extract_mean_net_features(images)
+        return (first + second) / 2
 
     @torch.no_grad()
     def reset_classifiers(self, centroids):

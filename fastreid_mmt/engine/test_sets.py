@@ -1,0 +1,54 @@
+"""fast-reid's test path over the target's labelled test folder (``MMT.TEST_FOLDER``), or over
+no test set at all (a user's own cameras often have none)."""
+
+import logging
+
+from fastreid.data.build import build_reid_test_loader
+from fastreid.data.common import CommDataset
+from fastreid.data.transforms import build_transforms
+from fastreid.utils.logger import log_first_n
+
+from ..data.folders import read_test_folder
+
+logger = logging.getLogger(__name__)
+
+# Name of MMT.TEST_FOLDER among the evaluated sets (results "TestFolder/mAP" beside others).
+TEST_FOLDER_NAME = "TestFolder"
+
+
+def test_set_names(cfg):
+    """The evaluated sets: ``DATASETS.TESTS``, then ``TestFolder`` when ``MMT.TEST_FOLDER`` is set."""
+    return tuple(cfg.DATASETS.TESTS) + ((TEST_FOLDER_NAME,) if cfg.MMT.TEST_FOLDER else ())
+
+
+class FolderTestMixin:
+    """Trainer mixin (before ``DefaultTrainer`` in the bases): evaluates ``MMT.TEST_FOLDER``
+    with fast-reid's own evaluator besides ``DATASETS.TESTS``, and evaluates nothing (no
+    error) when neither is set."""
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        if dataset_name != TEST_FOLDER_NAME:
+            return super().build_test_loader(cfg, dataset_name)
+        query, gallery, has_cameras = read_test_folder(cfg.MMT.TEST_FOLDER, cfg.MMT.TARGET_CAMERAS,
+                                                       "MMT.TEST_FOLDER")
+        if not has_cameras:
+            log_first_n(logging.WARNING,
+                        "MMT.TEST_FOLDER has no camera ids (MMT.TARGET_CAMERAS none): evaluation keeps every "
+                        "gallery image, including those of the query's own camera, which the benchmarks' "
+                        "protocol drops; set MMT.TARGET_CAMERAS to a rule to drop them", name=__name__)
+        test_set = CommDataset(query + gallery, build_transforms(cfg, is_train=False), relabel=False)
+        return build_reid_test_loader(cfg, test_set=test_set, num_query=len(query))
+
+    @classmethod
+    def test(cls, cfg, model):
+        names = test_set_names(cfg)
+        if not names:
+            log_first_n(logging.INFO, "No target test set (DATASETS.TESTS empty, MMT.TEST_FOLDER unset): "
+                        "training without evaluation", name=__name__)
+            return {}
+        if names != tuple(cfg.DATASETS.TESTS):
+            cfg = cfg.clone()
+            cfg.defrost()
+            cfg.DATASETS.TESTS = names
+        return super().test(cfg, model)
