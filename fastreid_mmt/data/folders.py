@@ -109,8 +109,9 @@ def camera_names(rel_paths, rule, key, root, full_paths=None):
     full_paths = full_paths or [os.path.join(root, p) for p in rel_paths]
     missing = [full for full, name in zip(full_paths, names) if name is None]
     if len(missing) == len(rel_paths):
-        raise DatasetError(f"{key}: the camera rule '{getattr(rule, 'pattern', rule)}' matches no file under "
-                           f"{root!r}, e.g.{_listing(missing)}")
+        rule_text = "subfolder' (no image is in a camera subfolder)" if rule == SUBFOLDER else f"{rule.pattern}'"
+        raise DatasetError(f"{key}: the camera rule '{rule_text} matches no file under {root!r}, "
+                           f"e.g.{_listing(missing)}")
     if missing:
         raise DatasetError(f"{key}: {len(missing)} of {len(rel_paths)} image(s) under {root!r} {what}; "
                            f"move or rename them, or use another rule:{_listing(missing)}")

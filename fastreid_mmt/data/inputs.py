@@ -43,7 +43,7 @@ def check_source_folder(cfg):
     _check_images(images.paths, cfg, key)
 
 
-def check_inputs(cfg, root):
+def check_inputs(cfg, root, eval_only=False):
     """Read every data set and folder a run of ``cfg`` uses once, so that a bad one fails
     before the run starts, naming the path, the key and the fix.
 
@@ -55,12 +55,23 @@ def check_inputs(cfg, root):
     Args:
         cfg (CfgNode): the run's config.
         root (str): the registered data sets' root (``FASTREID_DATASETS``).
+        eval_only (bool): only the test sets are read (``--eval-only``).
 
     Raises:
         DatasetError, ValueError: the first bad input found.
     """
     parse_camera_rule(cfg.MMT.TARGET_CAMERAS, "MMT.TARGET_CAMERAS")
     parse_camera_rule(cfg.PRETRAIN.SOURCE_CAMERAS, "PRETRAIN.SOURCE_CAMERAS")
+    if not eval_only:
+        check_training_inputs(cfg, root)
+    for name in cfg.DATASETS.TESTS:
+        build_dataset(name, root, require_train=False)
+    if cfg.MMT.TEST_FOLDER:
+        read_test_folder(cfg.MMT.TEST_FOLDER, cfg.MMT.TARGET_CAMERAS, "MMT.TEST_FOLDER")
+
+
+def check_training_inputs(cfg, root):
+    """The training sets of :func:`check_inputs`."""
     mmt = cfg.MODEL.META_ARCHITECTURE == "MMT"
     folder = cfg.MMT.TARGET_FOLDER if mmt else cfg.PRETRAIN.SOURCE_FOLDER
     names = () if folder else tuple(cfg.DATASETS.NAMES)
@@ -81,7 +92,3 @@ def check_inputs(cfg, root):
             build_dataset(name, root, require_train=True)
         if cfg.PRETRAIN.TARGET_BN_FOLDER:
             check_target_folder(cfg, cfg.PRETRAIN.TARGET_BN_FOLDER, "PRETRAIN.TARGET_BN_FOLDER")
-    for name in cfg.DATASETS.TESTS:
-        build_dataset(name, root, require_train=False)
-    if cfg.MMT.TEST_FOLDER:
-        read_test_folder(cfg.MMT.TEST_FOLDER, cfg.MMT.TARGET_CAMERAS, "MMT.TEST_FOLDER")

@@ -141,7 +141,7 @@ def setup(args):
     cfg.freeze()
     check_eval_weights(cfg, args)
     check_init_weights(cfg, args)
-    check_inputs(cfg, dataset_root())
+    check_inputs(cfg, dataset_root(), eval_only=args.eval_only)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="fastreid_mmt")
     if cfg.SEED >= 0:

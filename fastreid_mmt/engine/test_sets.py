@@ -6,6 +6,7 @@ import logging
 from fastreid.data.build import build_reid_test_loader
 from fastreid.data.common import CommDataset
 from fastreid.data.transforms import build_transforms
+from fastreid.engine import hooks
 from fastreid.utils.logger import log_first_n
 
 from ..data.folders import read_test_folder
@@ -21,10 +22,26 @@ def test_set_names(cfg):
     return tuple(cfg.DATASETS.TESTS) + ((TEST_FOLDER_NAME,) if cfg.MMT.TEST_FOLDER else ())
 
 
+class PeriodicCheckpointer(hooks.PeriodicCheckpointer):
+    """fast-reid's checkpoint hook, reading its metric's name from the evaluated sets
+    (:func:`test_set_names`): fast-reid's indexes ``DATASETS.TESTS[0]`` when the count is not
+    one, which fails before the first step of a run without a test set, and names the wrong
+    set when ``MMT.TEST_FOLDER`` is evaluated too."""
+
+    def before_train(self):
+        self.max_epoch = self.trainer.max_epoch
+        names = test_set_names(self.trainer.cfg)
+        self.metric_name = "metric" if len(names) <= 1 else f"{names[0]}/metric"
+
+
 class FolderTestMixin:
     """Trainer mixin (before ``DefaultTrainer`` in the bases): evaluates ``MMT.TEST_FOLDER``
     with fast-reid's own evaluator besides ``DATASETS.TESTS``, and evaluates nothing (no
     error) when neither is set."""
+
+    def build_hooks(self):
+        return [PeriodicCheckpointer(hook.checkpointer, hook.period) if type(hook) is hooks.PeriodicCheckpointer
+                else hook for hook in super().build_hooks()]
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):

@@ -47,12 +47,13 @@ from .constants import (
     BACKGROUND_PID, DEFAULT_HEIGHT, DEFAULT_IMAGES_PER_ID, DEFAULT_NUM_IDS, DEFAULT_NUM_QUERY_IDS, DEFAULT_SEED,
     DEFAULT_SOURCE, DEFAULT_TARGET, DEFAULT_WIDTH, DOMAINS, DUKE, DUKE_FOLDER, GALLERY_DIR, MARKET, MARKET_FOLDER,
     MIN_HEIGHT, MIN_IMAGES_PER_ID, MIN_WIDTH, QUERY_DIR, SPLIT_DIRS, TRAIN_DIR)
+from .as_folders import TEST_CAMERA_REGEX, write_folder_layouts
 from .layout import domain_dir, write_domain, write_pair
 from .styles import DOMAIN_STYLES, DomainStyle
 
 # The public API; the drawing constants stay in their modules.
 __all__ = [
-    "write_pair", "write_domain", "domain_dir", "DomainStyle", "DOMAIN_STYLES",
+    "write_pair", "write_domain", "write_folder_layouts", "TEST_CAMERA_REGEX", "domain_dir", "DomainStyle", "DOMAIN_STYLES",
     "MARKET", "DUKE", "DOMAINS", "MARKET_FOLDER", "DUKE_FOLDER", "TRAIN_DIR", "QUERY_DIR", "GALLERY_DIR",
     "SPLIT_DIRS", "BACKGROUND_PID", "DEFAULT_HEIGHT", "DEFAULT_WIDTH", "DEFAULT_NUM_IDS", "DEFAULT_IMAGES_PER_ID",
     "DEFAULT_NUM_QUERY_IDS", "DEFAULT_SEED", "DEFAULT_SOURCE", "DEFAULT_TARGET", "MIN_HEIGHT", "MIN_WIDTH",
