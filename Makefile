@@ -16,8 +16,8 @@ $(STAMP): setup.py Makefile
 	$(PY) -m pip install -q $(TORCH)
 	# fastreid's metadata pins torch 1.13.1 (no Python 3.11 wheel): install it without deps.
 	$(PY) -m pip install -q --no-deps $(FASTREID)
-	$(PY) -m pip install -q -e ".[cpu,test]"
-	$(PY) -c "import fastreid_mmt, faiss, sklearn; print('environment ready')"
+	$(PY) -m pip install -q -e ".[cpu,test,onnx]"
+	$(PY) -c "import fastreid_mmt, faiss, sklearn, onnxruntime; print('environment ready')"
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -37,5 +37,8 @@ setup(
         "cpu": ["faiss-cpu==1.15.1"],
         "gpu": ["faiss-gpu==1.15.1"],
         "test": ["pytest>=7"],
+        # tools/export_model.py --onnx (onnxscript: PyTorch's default torch.export-based ONNX
+        # exporter) and checking the graph on the CPU (onnxruntime). Lower bounds: the tested versions.
+        "onnx": ["onnx>=1.23", "onnxruntime>=1.32", "onnxscript>=0.7"],
     },
 )

@@ -1,18 +1,27 @@
-"""tools/export_model.py: a mean net becomes a plain fast-reid Baseline with identical features."""
+"""tools/export_model.py: a mean net becomes a plain fast-reid Baseline with identical features;
+the evaluated network (MMT.TEST_NET) becomes an ONNX graph with the same features."""
 
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+from fastreid.data.data_utils import read_image
+from fastreid.data.transforms import build_transforms
 from fastreid.modeling import build_model
 
 from .conftest import REPO, SMALL_INPUT, save_source_checkpoints, small_mmt_cfg
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 from export_model import export  # noqa: E402
+from export_model import main as export_main  # noqa: E402
+
+# Images fed to the ONNX graph: not the exporter's example batch size (the axis is dynamic).
+ONNX_BATCH = 7
+ONNX_TOLERANCE = 1e-4
 
 # Runs in a fresh interpreter that never imports fastreid_mmt.
 PLAIN_FASTREID = """
@@ -51,3 +60,40 @@ def test_exported_mean_net_gives_identical_features_in_plain_fastreid(tmp_path, 
 def test_export_refuses_the_averaged_network(tmp_path):
     with pytest.raises(ValueError, match="--net must be one of"):
         export(small_mmt_cfg(), "x.pth", str(tmp_path), "mean")
+
+
+@pytest.mark.parametrize("net", ["mean_net1", "mean"])
+def test_onnx_features_equal_pytorch_on_real_images(tmp_path, tiny_data, net):
+    ort = pytest.importorskip("onnxruntime", reason="the onnx install extra is not installed")
+    cfg = small_mmt_cfg(MMT__TEST_NET=net)
+    model = build_model(cfg)
+    model.load_init_weights(save_source_checkpoints(cfg, tmp_path))
+    model.reset_classifiers(torch.randn(7, 512))
+    torch.save({"model": model.state_dict()}, tmp_path / "mmt.pth")
+    (tmp_path / "mmt.yaml").write_text(cfg.dump())
+    onnx_path = tmp_path / "out" / "mmt.onnx"
+    export_main(["--config-file", str(tmp_path / "mmt.yaml"), "--weights", str(tmp_path / "mmt.pth"), "--onnx",
+                 str(onnx_path)])
+    query = os.path.join(tiny_data, "Market-1501-v15.09.15", "query")
+    transform = build_transforms(cfg, is_train=False)
+    images = torch.stack([transform(read_image(os.path.join(query, name)))
+                          for name in sorted(os.listdir(query))[:ONNX_BATCH]])
+    model.eval()
+    expected = model.inference(images.clone()).numpy()  # MMT's own evaluation (MMT.TEST_NET)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"images": images.numpy()})
+    assert got.shape == expected.shape == (ONNX_BATCH, 512)
+    assert np.abs(got - expected).max() < ONNX_TOLERANCE
+
+
+def test_export_needs_an_output(tmp_path):
+    with pytest.raises(SystemExit):
+        export_main(["--config-file", os.path.join(REPO, "configs", "MMT", "Base-MMT.yml"), "--weights", "x.pth"])
+
+
+def test_onnx_export_without_the_extra_names_it(monkeypatch):
+    from fastreid_mmt.modeling.onnx_export import check_onnx_available
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # import onnxscript now raises ImportError
+    with pytest.raises(ImportError, match=r"ONNX export needs the 'onnxscript' package: pip install -e \".\[onnx\]\""):
+        check_onnx_available()

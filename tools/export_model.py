@@ -1,9 +1,16 @@
 #!/usr/bin/env python
 """Export one mean net of an MMT checkpoint as a plain fast-reid ``Baseline`` checkpoint and
-YAML, loadable by fast-reid without this plugin.
+YAML, loadable by fast-reid without this plugin; and/or the evaluated network as ONNX.
 
     python tools/export_model.py --config-file configs/MMT/market.yml \
         --weights logs/mmt/duke2market/model_final.pth --output exported/ [--net mean_net2]
+    python tools/export_model.py --config-file configs/MMT/market.yml \
+        --weights logs/mmt/duke2market/model_final.pth --onnx exported/mmt.onnx [--net mean]
+
+The ONNX graph (install extra ``onnx``) takes ``images`` [batch, 3, H, W] float32 0-255 RGB
+(fast-reid's test transforms, H x W = INPUT.SIZE_TEST), normalises them with MODEL.PIXEL_MEAN /
+PIXEL_STD inside, and returns the BN ``features`` [batch, C] of MMT.TEST_NET (``mean``: the
+average of both mean nets' L2-normalised features); the batch axis is dynamic.
 """
 
 import argparse
@@ -19,7 +26,10 @@ from fastreid.modeling import build_model  # noqa: E402
 from fastreid.utils.checkpoint import Checkpointer  # noqa: E402
 
 from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
-from fastreid_mmt.modeling.meta_arch.mmt import CLASSIFIER_KEY  # noqa: E402
+from fastreid_mmt.modeling.feature_network import FeatureNetwork  # noqa: E402
+from fastreid_mmt.modeling.meta_arch.mmt import CLASSIFIER_KEY, TEST_NETS  # noqa: E402
+from fastreid_mmt.modeling.onnx_export import check_onnx_available, export_onnx  # noqa: E402
+from fastreid_mmt.retrieval.weights import load_feature_model  # noqa: E402
 
 # Nodes this plugin adds to fast-reid's config; plain fast-reid rejects unknown keys.
 PLUGIN_KEYS = ("MMT", "PRETRAIN", "SEED")
@@ -52,17 +62,43 @@ def export(cfg, weights, output, net_name):
     return plain.MODEL.WEIGHTS, cfg_path
 
 
-def main():
+def export_onnx_file(cfg, weights, path, net_name):
+    """Write the evaluated network ``net_name`` (one of ``TEST_NETS``; ``mean`` averages both
+    mean nets) of the checkpoint ``weights`` to the ONNX file ``path``, exported on the CPU.
+    A single-network checkpoint (e.g. this tool's ``model_final.pth``) exports that network.
+    Returns ``path``."""
+    if net_name not in TEST_NETS:
+        raise ValueError(f"--net must be one of {TEST_NETS} for --onnx, got {net_name!r}")
+    check_onnx_available()
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MMT.TEST_NET = net_name
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.BACKBONE.PRETRAIN = False  # every weight comes from the checkpoint
+    network = FeatureNetwork.from_model(load_feature_model(cfg, weights, "--weights"))
+    height, width = cfg.INPUT.SIZE_TEST
+    return export_onnx(network, path, height, width)
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--weights", required=True, help="an MMT checkpoint")
-    parser.add_argument("--output", required=True, help="folder for model_final.pth and config.yaml")
-    parser.add_argument("--net", default=None, help="mean_net1 or mean_net2 (default: MMT.TEST_NET)")
+    parser.add_argument("--output", default=None, help="folder for model_final.pth and config.yaml")
+    parser.add_argument("--onnx", default=None, metavar="FILE", help="write the evaluated network as ONNX")
+    parser.add_argument("--net", default=None,
+                        help="mean_net1 or mean_net2, or for --onnx also mean (default: MMT.TEST_NET)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not args.output and not args.onnx:
+        parser.error("give --output (a plain fast-reid checkpoint) and/or --onnx FILE")
     cfg = build_cfg(args.config_file, args.opts)
-    for path in export(cfg, args.weights, args.output, args.net or cfg.MMT.TEST_NET):
-        print("wrote", path)
+    net_name = args.net or cfg.MMT.TEST_NET
+    if args.output:
+        for path in export(cfg, args.weights, args.output, net_name):
+            print("wrote", path)
+    if args.onnx:
+        print("wrote", export_onnx_file(cfg, args.weights, args.onnx, net_name))
 
 
 if __name__ == "__main__":

@@ -260,24 +260,32 @@ def save_base_networks(cfg, folder, seeds=(1, 2)):
     return paths
 
 
-def load_network_state(path):
-    """State dict of one network from a fast-reid checkpoint (``{"model": ...}``) or a bare
-    state dict, without its classifier."""
+def read_state_dict(path, key="MMT.INIT_WEIGHTS"):
+    """The whole state dict of a fast-reid checkpoint (``{"model": ...}``) or a bare one, without
+    DDP's ``module.`` prefixes. Raises ValueError (naming ``key`` and ``path``) when unreadable."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"MMT.INIT_WEIGHTS: cannot read checkpoint {path}: {err}") from err
+        raise ValueError(f"{key}: cannot read checkpoint {path}: {err}") from err
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
-        raise ValueError(f"MMT.INIT_WEIGHTS: {path} holds no state dict")
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+        raise ValueError(f"{key}: {path} holds no state dict")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_network_state(path):
+    """State dict of one network from a fast-reid checkpoint (``{"model": ...}``) or a bare
+    state dict, without its classifier."""
+    state = read_state_dict(path)
     state.pop(CLASSIFIER_KEY, None)
     return state
 
 
-def check_state_matches(path, net, state):
+def check_state_matches(path, net, state, key="MMT.INIT_WEIGHTS",
+                        hint="MODEL.BACKBONE.NAME / DEPTH / HEADS must equal those of the pre-training"):
     """Raise ValueError naming the keys of ``state`` that do not fit ``net`` (classifier and
-    the fixed pixel statistics excepted)."""
+    the fixed pixel statistics excepted); ``key`` names the path's origin and ``hint`` the fix
+    in the message."""
     expected = {k: v.shape for k, v in net.state_dict().items() if k != CLASSIFIER_KEY}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -289,6 +297,4 @@ def check_state_matches(path, net, state):
                 more = f" (+{len(keys) - _KEYS_SHOWN} more)" if len(keys) > _KEYS_SHOWN else ""
                 parts.append(f"{label}: {', '.join(keys[:_KEYS_SHOWN])}{more}")
         raise ValueError(
-            f"MMT.INIT_WEIGHTS: {path} does not match the configured architecture "
-            f"(MODEL.BACKBONE.NAME / DEPTH / HEADS must equal those of the pre-training): "
-            + "; ".join(parts))
+            f"{key}: {path} does not match the configured architecture ({hint}): " + "; ".join(parts))
