@@ -38,6 +38,10 @@ def add_mmt_config(cfg):
     # Ceiling of the mean-net momentum a = min(1 - 1/(step+1), EMA_ALPHA). Paper: 0.999.
     # 0 turns the mean nets into copies of the students (the "no mean net" ablation).
     _C.MMT.EMA_ALPHA = 0.999
+    # The paper's "baseline" ablation: net1 alone trains on hard pseudo labels clustered from
+    # its own features (needs SOFT_CE_WEIGHT 0, SOFT_TRI_WEIGHT 0, TEST_NET mean_net1; with
+    # EMA_ALPHA 0 its mean net is the network itself). Paper (MMT): False.
+    _C.MMT.SINGLE_NETWORK = False
     # Forward the mean nets in train mode (batch BN statistics, running stats updated by their
     # own forwards), as the reference does. False: eval-mode teachers. Paper: True.
     _C.MMT.MEAN_NET_TRAIN_MODE = True

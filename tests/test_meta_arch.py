@@ -207,3 +207,30 @@ def test_channels_last_gives_the_same_features():
     plain.eval(), fast.eval()
     images = _batch()["images"]
     torch.testing.assert_close(fast(images), plain(images), atol=1e-4, rtol=1e-4)
+
+
+def test_single_network_trains_net1_alone_on_hard_labels():
+    """The paper's baseline: one network, hard pseudo labels, no teacher; net2 / mean_net2
+    are neither trained nor forwarded, the clustering features are mean_net1's own."""
+    with pytest.raises(ValueError, match="SINGLE_NETWORK .* needs MMT.SOFT_CE_WEIGHT 0"):
+        build_model(small_mmt_cfg(MMT__SINGLE_NETWORK=True))
+    cfg = small_mmt_cfg(MMT__SINGLE_NETWORK=True, MMT__SOFT_CE_WEIGHT=0.0, MMT__SOFT_TRI_WEIGHT=0.0)
+    model = build_model(cfg)
+    model.train()
+    assert [pair[0] for pair in model.pairs()] == [model.net1]
+    assert not any(p.requires_grad for p in model.net2.parameters())
+    stats_before = model.mean_net2.backbone.bn1.running_mean.clone()
+    mean1_before = model.mean_net1.backbone.bn1.running_mean.clone()
+    with EventStorage():
+        losses = model(_batch())
+    assert set(losses) == {"loss_ce", "loss_tri"}
+    sum(losses.values()).backward()
+    assert model.net1.backbone.conv1.weight.grad is not None and model.net2.backbone.conv1.weight.grad is None
+    torch.testing.assert_close(model.mean_net2.backbone.bn1.running_mean, stats_before)  # never forwarded
+    assert not torch.equal(model.mean_net1.backbone.bn1.running_mean, mean1_before)  # its own BN statistics
+    model.eval()
+    images = _batch()["images"]
+    (own,) = model.extract_mean_net_features(images.clone())
+    expected = torch.nn.functional.normalize(model.mean_net1({"images": images.clone()}), dim=1)
+    torch.testing.assert_close(own, expected)
+    torch.testing.assert_close(model.extract_mean_features(images.clone()), expected)

@@ -86,8 +86,8 @@ class MMTHook(HookBase):
         if self.cfg.SEED >= 0:
             seed_all_rng(epoch_seed)
         start = time.perf_counter()
-        first, second = self.extract_features()
-        features = (first + second) / 2
+        per_net = self.extract_features()
+        features = sum(per_net) / len(per_net)
         extracted = time.perf_counter()
         fault_point(f"extracted:{self.trainer.epoch}")  # testing aid, see faults.py
         result = None
@@ -106,7 +106,7 @@ class MMTHook(HookBase):
             self.trainer._trainer.model = rewrap_ddp(self.trainer.model)
         self.reset_optimizer_state(classifiers)
         self.swap_loader(build_pseudo_label_loader(self.cfg, self.target, result.labels, epoch_seed))
-        signals = self.signals(result.labels, previous, first, second) if comm.is_main_process() else {}
+        signals = self.signals(result.labels, previous, per_net) if comm.is_main_process() else {}
         self.log(result, signals, extracted - start, clustered - extracted)
 
     def after_step(self):
@@ -117,9 +117,9 @@ class MMTHook(HookBase):
     # -- steps ---------------------------------------------------------------------------
     @torch.no_grad()
     def extract_features(self):
-        """Both mean nets' L2-normalised BN features, two ``[N, C]``, on the model's device (or
-        ``MMT.CLUSTER.DEVICE`` when "cpu" or "cuda"), identical on every rank; their average
-        is the clustering feature."""
+        """The trained mean nets' L2-normalised BN features, a tuple of ``[N, C]`` (two; one
+        with ``MMT.SINGLE_NETWORK``), on the model's device (or ``MMT.CLUSTER.DEVICE`` when
+        "cpu" or "cuda"), identical on every rank; their average is the clustering feature."""
         model = self.model
         was_training = model.training
         model.eval()
@@ -138,7 +138,7 @@ class MMTHook(HookBase):
             features = features.cpu()
         elif self.cfg.MMT.CLUSTER.DEVICE == "cuda":
             features = features.cuda()
-        return features.chunk(2, dim=1)
+        return features.chunk(len(model.pairs()), dim=1)
 
     def labels_path(self, epoch):
         return os.path.join(self.cfg.OUTPUT_DIR, "pseudo_labels", f"epoch_{epoch:03d}.npy")
@@ -152,10 +152,11 @@ class MMTHook(HookBase):
         path = self.labels_path(epoch - 1)
         return np.load(path) if os.path.isfile(path) else None
 
-    def signals(self, labels, previous, first, second):
+    def signals(self, labels, previous, per_net):
         """The label-free per-epoch signals (see the class docstring), as ``mmt/*`` scalars."""
         stats = cluster_statistics(labels)
-        stats["mean_net_nn_agreement"] = nearest_neighbour_agreement(first, second)
+        if len(per_net) == 2:
+            stats["mean_net_nn_agreement"] = nearest_neighbour_agreement(*per_net)
         if previous is not None and len(previous) == len(labels):
             stats["label_nmi_previous"] = label_agreement(previous, labels)
         return {f"mmt/{key}": value for key, value in stats.items()}

@@ -43,18 +43,29 @@ class MMT(nn.Module):
     Training input: a dict with ``images`` ``[B, 3, H, W]`` (view 1, fed to net1/mean_net1),
     ``images2`` (view 2, fed to net2/mean_net2) and ``targets`` ``[B]`` pseudo labels.
     Eval input: ``images``; output: ``[B, C]`` BN features of ``test_net``.
+
+    With ``single_network`` (the paper's "baseline" ablation) only ``net1`` trains, on hard
+    pseudo labels clustered from its own mean net's features (the mean net is forwarded only
+    for its BN statistics; with ``MMT.EMA_ALPHA`` 0 it is the network itself); ``net2`` and
+    ``mean_net2`` are frozen and never forwarded (they stay registered: one checkpoint layout).
     """
 
     @configurable
     def __init__(self, *, net1, net2, mean_net1, mean_net2, soft_ce_weight, soft_tri_weight,
-                 ce_epsilon, test_net, ims_per_bn=0, mean_net_train_mode=True, channels_last=False, cpu_bf16=False):
+                 ce_epsilon, test_net, ims_per_bn=0, mean_net_train_mode=True, channels_last=False, cpu_bf16=False,
+                 single_network=False):
         super().__init__()
         if test_net not in TEST_NETS:
             raise ValueError(f"MMT.TEST_NET must be one of {TEST_NETS}, got {test_net!r}")
+        if single_network and (soft_ce_weight or soft_tri_weight or test_net != "mean_net1"):
+            raise ValueError(f"MMT.SINGLE_NETWORK trains net1 alone on hard pseudo labels: it needs "
+                             f"MMT.SOFT_CE_WEIGHT 0 and MMT.SOFT_TRI_WEIGHT 0 (no teacher) and MMT.TEST_NET mean_net1, "
+                             f"got {soft_ce_weight}, {soft_tri_weight}, {test_net!r}")
         self.net1, self.net2 = net1, net2
         self.mean_net1, self.mean_net2 = mean_net1, mean_net2
-        for mean_net in (self.mean_net1, self.mean_net2):
-            mean_net.requires_grad_(False)
+        self.single_network = bool(single_network)
+        for net in (self.mean_net1, self.mean_net2) + ((self.net2,) if self.single_network else ()):
+            net.requires_grad_(False)
         self.soft_ce_weight = soft_ce_weight
         self.soft_tri_weight = soft_tri_weight
         self.ce_epsilon = ce_epsilon
@@ -83,6 +94,7 @@ class MMT(nn.Module):
             mean_net_train_mode=cfg.MMT.MEAN_NET_TRAIN_MODE,
             channels_last=cfg.MMT.CHANNELS_LAST,
             cpu_bf16=check_cpu_bf16(cfg),
+            single_network=cfg.MMT.SINGLE_NETWORK,
         )
 
     @property
@@ -90,8 +102,10 @@ class MMT(nn.Module):
         return self.net1.pixel_mean.device
 
     def pairs(self):
-        """``[(net1, mean_net1), (net2, mean_net2)]``: each student with its own mean net."""
-        return [(self.net1, self.mean_net1), (self.net2, self.mean_net2)]
+        """``[(net1, mean_net1), (net2, mean_net2)]``: each trained student with its own mean
+        net (the first pair alone with ``single_network``)."""
+        pairs = [(self.net1, self.mean_net1), (self.net2, self.mean_net2)]
+        return pairs[:1] if self.single_network else pairs
 
     def preprocess(self, images):
         """Move a batch to the model's device and normalise it (not in place).
@@ -131,6 +145,15 @@ class MMT(nn.Module):
         x1 = self.preprocess(batched_inputs["images"])
         x2 = self.preprocess(batched_inputs["images2"])
         targets = batched_inputs["targets"].to(self.device)
+        if self.single_network:
+            out1 = self._run(self.net1, x1, targets)
+            with torch.no_grad():  # only for its BN statistics, as the mean nets of MMT
+                self._run_mean_net(self.mean_net1, x1, targets)
+            log_accuracy(out1["pred_class_logits"].detach(), targets)
+            losses = {"loss_ce": cross_entropy_loss(out1["cls_outputs"], targets, self.ce_epsilon),
+                      "loss_tri": softmax_triplet_loss(out1["features"], targets)}
+            self.last_losses = {name: value.detach() for name, value in losses.items()}
+            return losses
         out1, out2 = self._run(self.net1, x1, targets), self._run(self.net2, x2, targets)
         with torch.no_grad():
             mean1 = self._run_mean_net(self.mean_net1, x1, targets)
@@ -175,18 +198,18 @@ class MMT(nn.Module):
 
     @torch.no_grad()
     def extract_mean_net_features(self, images):
-        """Both mean nets' L2-normalised BN features (eval mode is the caller's business), in
-        bfloat16 with ``MMT.CPU_BF16`` as in training. ``images`` ``[B, 3, H, W]`` -> two
-        ``[B, C]``."""
+        """The trained mean nets' L2-normalised BN features (both; ``mean_net1`` alone with
+        ``single_network``; eval mode is the caller's business), in bfloat16 with
+        ``MMT.CPU_BF16`` as in training. ``images`` ``[B, 3, H, W]`` -> a tuple of ``[B, C]``."""
         x = self.preprocess(images)
-        return tuple(F.normalize(forward_in_chunks(net, x, None, self.ims_per_bn, self.cpu_bf16), dim=1)
-                     for net in (self.mean_net1, self.mean_net2))
+        return tuple(F.normalize(forward_in_chunks(mean_net, x, None, self.ims_per_bn, self.cpu_bf16), dim=1)
+                     for _, mean_net in self.pairs())
 
     def extract_mean_features(self, images):
         """Clustering features: the average of :meth:`extract_mean_net_features`,
         ``[B, 3, H, W]`` -> ``[B, C]``."""
-        first, second = self.extract_mean_net_features(images)
-        return (first + second) / 2
+        feats = self.extract_mean_net_features(images)
+        return sum(feats) / len(feats)
 
     @torch.no_grad()
     def reset_classifiers(self, centroids):
@@ -223,7 +246,7 @@ class MMT(nn.Module):
             FileNotFoundError: a path that does not exist.
         """
         check_init_weight_paths(paths)
-        for path, (net, mean_net) in zip(paths, self.pairs()):
+        for path, net, mean_net in zip(paths, (self.net1, self.net2), (self.mean_net1, self.mean_net2)):
             state = load_network_state(path)
             check_state_matches(path, net, state)
             net.load_state_dict(state, strict=False)
