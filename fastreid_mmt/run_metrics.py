@@ -1,0 +1,56 @@
+"""Reading a run's ``metrics.json``: the per-epoch scalars fast-reid and ``MMTHook`` log.
+
+Used by the tools that summarise runs (demo, ablation benchmark, plots, signal correlation).
+"""
+
+import json
+import os
+
+# fast-reid flattens its results to "mAP" with one test set, "<set>/mAP" with several.
+MAP_SUFFIX = "mAP"
+RANK1_SUFFIX = "Rank-1"
+# Label-free per-epoch signals of MMTHook (see fastreid_mmt/clustering/signals.py).
+SIGNALS = ("mmt/label_nmi_previous", "mmt/mean_net_nn_agreement", "mmt/num_clusters", "mmt/outlier_share",
+           "mmt/cluster_size_p10", "mmt/cluster_size_p50", "mmt/cluster_size_p90")
+# Diagnostics against the target's true ids (only where they exist).
+TRUE_ID_SIGNALS = ("mmt/nmi", "mmt/ari")
+
+
+def read_metrics(output_dir):
+    """The rows of ``output_dir/metrics.json`` (one dict per written iteration)."""
+    path = os.path.join(output_dir, "metrics.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no metrics.json in {output_dir!r}: not a training run's OUTPUT_DIR")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def series(rows, keys):
+    """``[(iteration, value)]`` of the first of ``keys`` present in ``rows``, by iteration."""
+    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+    for key in keys:
+        found = {int(row["iteration"]): float(row[key]) for row in rows if key in row}
+        if found:
+            return sorted(found.items())
+    return []
+
+
+def metric_key(rows, suffix, test_set=None):
+    """The key of ``suffix`` (e.g. ``mAP``) for ``test_set`` (or the only / first one)."""
+    if test_set:
+        return f"{test_set}/{suffix}"
+    keys = sorted({key for row in rows for key in row if key == suffix or key.endswith("/" + suffix)})
+    return keys[0] if keys else None
+
+
+def per_epoch(rows, iters_per_epoch, keys):
+    """``{key: {epoch: value}}``. Evaluation results are put at the last iteration of the
+    epoch they follow (epoch ``e`` = after ``e`` epochs of training, 1-based); clustering
+    scalars at the previous epoch's last iteration, so ``e`` is the epoch they start
+    (0-based): the network state of mAP epoch ``e`` is the one clustered for epoch ``e``."""
+    out = {}
+    for key in keys:
+        values = series(rows, key)
+        if values:
+            out[key] = {round((it + 1) / iters_per_epoch): v for it, v in values}
+    return out
