@@ -16,6 +16,10 @@ def test_demo_quick_end_to_end(tmp_path):
     for name in ("direct transfer", "clustering baseline", "MMT", "total wall time"):
         assert name in proc.stdout
     assert (out / "demo.png").stat().st_size > 0
+    assert (out / "ranks" / "ranks.png").stat().st_size > 0  # before / after
+    assert (out / "ranks" / "before" / "ranks.csv").is_file() and (out / "ranks" / "ranks.csv").is_file()
+    queries = (out / "ranks" / "query.txt").read_text().split()
+    assert len({os.path.basename(q).split("_")[1][:2] for q in queries}) == len(queries)  # one per camera
     results = json.loads((out / "results.json").read_text())
     assert [row["method"].split(" ")[0] for row in results["rows"]] == ["direct", "clustering", "MMT", "control:"]
     assert "target BN statistics only" in proc.stdout

@@ -290,3 +290,16 @@ def test_missing_query_file_is_named(setup, tmp_path, capsys):
 def test_drop_same_camera_needs_cameras(setup, tmp_path, capsys):
     message = fails(capsys, ["--drop-same-camera", *base_args(setup, tmp_path)])
     assert "--drop-same-camera needs the identities and cameras of both query and gallery" in message
+
+
+def test_first_queries_per_camera_are_chosen_by_path_alone():
+    from fastreid_mmt.retrieval.image_sets import ImageSet, first_per_camera
+
+    images = ImageSet(["d.jpg", "a.jpg", "c.jpg", "b.jpg", "e.jpg"], ["1", "2", "3", "4", "5"],
+                      ["c2", "c1", "c2", "c1", "c3"], "five")
+    chosen = first_per_camera(images, 1)
+    assert chosen.paths == ["a.jpg", "c.jpg", "e.jpg"] and chosen.identities == ["2", "3", "5"]
+    assert first_per_camera(images, 2).paths == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+    assert first_per_camera(ImageSet(["b.jpg", "a.jpg"]), 1).paths == ["a.jpg"]  # no cameras: the first
+    with pytest.raises(ValueError, match="at least 1"):
+        first_per_camera(images, 0)

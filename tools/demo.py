@@ -10,15 +10,19 @@ Stages, each a subprocess of ``tools/train_net.py`` logging to ``<output-dir>/lo
    same parameters is already there);
 2. pre-train on the labelled source with SEED 1 and SEED 2 (``configs/Demo/pretrain.yml``);
    seed 1's final evaluation on the target test set is the "direct transfer" row;
-3. from the same two checkpoints, (a) the clustering baseline: ``configs/Demo/mmt.yml`` with
-   ``MMT.SOFT_CE_WEIGHT 0 MMT.SOFT_TRI_WEIGHT 0 MMT.EMA_ALPHA 0`` (hard pseudo labels only,
-   no mean teacher: the paper's ablation), (b) MMT (``configs/Demo/mmt.yml`` as is), and (c) a
-   control: the MMT run with learning rate 0 for one epoch, i.e. the source model with its BN
-   statistics re-estimated on the target and no training (what BN adaptation alone gives).
+3. from the same two checkpoints, (a) the paper's clustering baseline: ``configs/Demo/mmt.yml``
+   with ``MMT.SINGLE_NETWORK True`` and no soft losses or mean net (one network, seed 1's, on
+   hard pseudo labels clustered from its own features), (b) MMT (``configs/Demo/mmt.yml`` as
+   is), and (c) a control: the MMT run with learning rate 0 for one epoch, i.e. the source
+   model with its BN statistics re-estimated on the target and no training (what BN
+   adaptation alone gives);
+4. before / after: ``tools/rank.py`` ranks the target gallery for the first query (by path)
+   of each camera, chosen without looking at any result, with the direct-transfer model and
+   with MMT, and draws both rankings on one contact sheet (``ranks/ranks.png``).
 
 It prints one table (mAP, Rank-1 of the final epoch on the target test set, wall time of each
-stage), writes ``demo.png`` (target mAP per evaluated epoch and pseudo-label NMI per epoch) and
-``results.json``. Numbers describe the synthetic data only (see docs/SYNTHETIC.md), never
+stage), writes ``demo.png`` (target mAP per evaluated epoch and pseudo-label NMI per epoch),
+``ranks/ranks.png`` and ``results.json``. Numbers describe the synthetic data only (see docs/SYNTHETIC.md), never
 Market-1501 or DukeMTMC-reID. Ground-truth target ids are used for the NMI diagnostic only.
 
 With ``--jobs 2`` (default on a machine with 2 or more cores) the two pre-training seeds run
@@ -43,12 +47,20 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from fastreid_mmt.run_metrics import read_metrics, series  # noqa: E402
+
 TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
+RANK = os.path.join(REPO_ROOT, "tools", "rank.py")
 PRETRAIN_CFG = os.path.join(REPO_ROOT, "configs", "Demo", "pretrain.yml")
 MMT_CFG = os.path.join(REPO_ROOT, "configs", "Demo", "mmt.yml")
 SEEDS = (1, 2)
-# The paper's ablation "baseline with hard pseudo labels only, no mean net".
-BASELINE_OPTS = ["MMT.SOFT_CE_WEIGHT", "0.0", "MMT.SOFT_TRI_WEIGHT", "0.0", "MMT.EMA_ALPHA", "0.0"]
+# The paper's ablation "baseline": one network on hard pseudo labels from its own features,
+# no soft losses, no mean net (tools/ablation.py also runs the two-network variant).
+HARD_ONLY_OPTS = ["MMT.SOFT_CE_WEIGHT", "0.0", "MMT.SOFT_TRI_WEIGHT", "0.0", "MMT.EMA_ALPHA", "0.0"]
+BASELINE_OPTS = ["MMT.SINGLE_NETWORK", "True", *HARD_ONLY_OPTS]
+# Before / after sheet: the first query (by path) of each camera, its top RANK_TOPK matches.
+RANK_TOPK = 8
+RANK_QUERIES_PER_CAMERA = 1
 # Control: the MMT run with learning rate 0 for one epoch. No weight changes; only the mean
 # nets' train-mode forwards re-estimate BN statistics on target batches (AdaBN). It separates
 # what BN adaptation alone gives from what training on pseudo labels adds.
@@ -132,11 +144,11 @@ def prepare_data(root: str, params: Dict[str, int]) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 class Run:
-    """One ``train_net.py`` subprocess with its log file."""
+    """One ``train_net.py`` (or ``script``) subprocess with its log file."""
 
-    def __init__(self, name: str, args: List[str], log: str, env: Dict[str, str]):
+    def __init__(self, name: str, args: List[str], log: str, env: Dict[str, str], script: str = TRAIN_NET):
         self.name, self.log = name, log
-        self.cmd = [sys.executable, TRAIN_NET] + args
+        self.cmd = [sys.executable, script] + args
         self.start = time.perf_counter()
         with open(log, "w") as f:
             f.write("$ " + " ".join(shlex.quote(a) for a in self.cmd) + "\n")
@@ -194,27 +206,6 @@ def run_group(specs: Sequence[tuple], jobs: int, env: Dict[str, str]) -> Dict[st
 # Metrics
 # ---------------------------------------------------------------------------------------------
 
-def read_metrics(output_dir: str) -> List[dict]:
-    path = os.path.join(output_dir, "metrics.json")
-    rows = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                rows.append(json.loads(line))
-    return rows
-
-
-def series(rows: List[dict], keys) -> List[tuple]:
-    """``[(iteration, value)]`` of one scalar (the first of ``keys`` present), in order."""
-    keys = (keys,) if isinstance(keys, str) else keys
-    for key in keys:
-        found = {int(row["iteration"]): float(row[key]) for row in rows if key in row}
-        if found:
-            return sorted(found.items())
-    return []
-
-
 def final_metrics(output_dir: str) -> Dict[str, float]:
     rows = read_metrics(output_dir)
     maps, rank1 = series(rows, MAP_KEYS), series(rows, RANK1_KEYS)
@@ -247,11 +238,11 @@ def config_value(config_yaml: str, key: str):
 # ---------------------------------------------------------------------------------------------
 
 def format_table(rows: List[dict], total_s: float) -> str:
-    header = f"| {'method':<37} | {'mAP':>6} | {'Rank-1':>6} | {'stage':<36} | {'wall time':>9} |"
+    header = f"| {'method':<41} | {'mAP':>6} | {'Rank-1':>6} | {'stage':<36} | {'wall time':>9} |"
     rule = "|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|"
     lines = [header, rule]
     for row in rows:
-        lines.append(f"| {row['method']:<37} | {row['mAP']:6.1f} | {row['Rank-1']:6.1f} | "
+        lines.append(f"| {row['method']:<41} | {row['mAP']:6.1f} | {row['Rank-1']:6.1f} | "
                      f"{row['stage']:<36} | {row['wall_s']:7.0f} s |")
     lines.append(f"total wall time: {total_s:.0f} s ({total_s / 60:.1f} min)")
     return "\n".join(lines)
@@ -324,13 +315,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     stages = {}
     try:
-        print(f"[1/3] synthetic data -> {data_root} {params}", flush=True)
+        print(f"[1/4] synthetic data -> {data_root} {params}", flush=True)
         start = time.perf_counter()
         written = prepare_data(data_root, params)
         stages["data"] = time.perf_counter() - start
         print(f"  {'written' if written else 'already complete, skipped'} ({stages['data']:.0f} s)", flush=True)
 
-        print(f"[2/3] source pre-training, seeds {SEEDS} ({jobs} at a time, {threads} thread(s) each)",
+        print(f"[2/4] source pre-training, seeds {SEEDS} ({jobs} at a time, {threads} thread(s) each)",
               flush=True)
         ckpts, specs = [], []
         for seed in SEEDS:
@@ -347,7 +338,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         stages["pretrain"] = time.perf_counter() - start
         direct = final_metrics(os.path.join(out, "pretrain-seed1"))
 
-        print("[3/3] adaptation on the unlabelled target: clustering baseline, MMT, BN-only control",
+        print("[3/4] adaptation on the unlabelled target: clustering baseline, MMT, BN-only control",
               flush=True)
         init = ["MMT.INIT_WEIGHTS", str(ckpts)]
         adapt = {"baseline": BASELINE_OPTS, "mmt": [], "bn-only": BN_ONLY_OPTS}
@@ -371,6 +362,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             finals[name] = final_metrics(run_dir)
             ipe = int(config_value(os.path.join(run_dir, "config.yaml"), "MMT.ITERS_PER_EPOCH"))
             plots[name] = curves(run_dir, ipe)
+        print("[4/4] before / after: the first target query of each camera, direct transfer and MMT", flush=True)
+        start = time.perf_counter()
+        ranks_dir = os.path.join(out, "ranks")
+        rank_args = ["--config-file", MMT_CFG, "--weights", os.path.join(out, "mmt", "model_final.pth"),
+                     "--weights-before", ckpts[0], "--query", TARGET, "--gallery", TARGET,
+                     "--query-per-camera", str(RANK_QUERIES_PER_CAMERA), "--drop-same-camera",
+                     "--topk", str(RANK_TOPK), "--output", ranks_dir, *common]
+        run = Run("ranks", rank_args, os.path.join(logs, "ranks.log"), env, script=RANK)
+        if run.wait() != 0:
+            raise StageFailed(f"tools/rank.py failed (exit {run.proc.returncode}); last lines of {run.log}:\n"
+                              f"{log_tail(run.log)}")
+        stages["ranks"] = time.perf_counter() - start
+        print(f"  wrote {os.path.join(ranks_dir, 'ranks.png')} ({stages['ranks']:.0f} s)", flush=True)
     except StageFailed as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return EXIT_FAILED
@@ -380,7 +384,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = [
         dict(method="direct transfer (pre-trained seed 1)", **direct,
              stage=f"pre-training x2{concurrent}", wall_s=stages["pretrain"]),
-        dict(method="clustering baseline (hard labels)", **finals["baseline"],
+        dict(method="clustering baseline (1 net, hard labels)", **finals["baseline"],
              stage="baseline run" + (" (beside MMT)" if jobs > 1 else ""), wall_s=run_walls["baseline"]),
         dict(method="MMT", **finals["mmt"],
              stage="MMT run" + (" (beside baseline)" if jobs > 1 else ""), wall_s=run_walls["mmt"]),
@@ -393,7 +397,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"{stages['data']:.0f} s, adaptation stage {stages['adaptation']:.0f} s:")
     print(table, flush=True)
     plot_path = os.path.join(out, "demo.png")
-    plot(plot_path, {"clustering baseline": plots["baseline"], "MMT": plots["mmt"]}, direct["mAP"],
+    plot(plot_path, {"clustering baseline (1 net)": plots["baseline"], "MMT": plots["mmt"]}, direct["mAP"],
          finals["bn-only"]["mAP"])
     results = {
         "rows": rows,
@@ -411,7 +415,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     }
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
-    print(f"wrote {plot_path} and {os.path.join(out, 'results.json')}")
+    print(f"wrote {plot_path}, {os.path.join(out, 'ranks', 'ranks.png')} and {os.path.join(out, 'results.json')}")
     return 0
 
 

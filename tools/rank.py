@@ -32,7 +32,8 @@ from fastreid.data.transforms import build_transforms  # noqa: E402
 
 from fastreid_mmt.data import dataset_root  # noqa: E402
 from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
-from fastreid_mmt.retrieval.image_sets import GALLERY, LABELLED_CHOICES, QUERY, read_image_set  # noqa: E402
+from fastreid_mmt.retrieval.image_sets import (GALLERY, LABELLED_CHOICES, QUERY, first_per_camera,  # noqa: E402
+                                               read_image_set)
 from fastreid_mmt.retrieval.retrieve import check_topk, rank_gallery, save_ranking  # noqa: E402
 from fastreid_mmt.retrieval.sheet import (DEFAULT_MAX_ROWS, draw_before_after_sheet, draw_sheet,  # noqa: E402
                                           rows_from_ranking)
@@ -64,6 +65,8 @@ def build_parser():
                         help="folders hold one subfolder per identity (default: detected)")
     parser.add_argument("--cameras", default="none",
                         help="camera rule of folders: none, subfolder, or a regex with one group")
+    parser.add_argument("--query-per-camera", type=int, default=None,
+                        help="keep only the first N queries (by path) of each camera")
     parser.add_argument("--drop-same-camera", action="store_true",
                         help="leave out gallery images of the query's identity and camera (benchmark protocol)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides (last)")
@@ -76,7 +79,7 @@ def check_args(parser, args):
     if swallowed:
         parser.error(f"--query: {swallowed[0]!r} looks like a config key: put KEY VALUE overrides last, after an "
                      f"option other than --query (e.g. after --gallery)")
-    for name in ("batch_size", "max_rows"):
+    for name in ("batch_size", "max_rows", "query_per_camera"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -100,6 +103,8 @@ def rank_one(model, cfg, args, query, gallery, folder, label):
 def run(args):
     cfg = build_cfg(args.config_file, [*args.opts, *NO_IMAGENET])
     query = read_image_set(args.query, QUERY, args.labelled, args.cameras, dataset_root(), "--query")
+    if args.query_per_camera is not None:
+        query = first_per_camera(query, args.query_per_camera)
     gallery = read_image_set([args.gallery], GALLERY, args.labelled, args.cameras, dataset_root(), "--gallery")
     check_topk(args.topk, len(gallery))
     logger.info("%d queries (%s), gallery of %d (%s)", len(query), query.origin, len(gallery), gallery.origin)

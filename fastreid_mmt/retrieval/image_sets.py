@@ -51,6 +51,31 @@ class ImageSet:
         return len(self.paths)
 
 
+def first_per_camera(images, count):
+    """The first ``count`` images (by path) of each camera, in path order: a choice of queries
+    made without looking at any result. Without cameras, the first ``count`` images.
+
+    Args:
+        images (ImageSet): the candidates.
+        count (int): images kept per camera (>= 1).
+    """
+    if count < 1:
+        raise ValueError(f"--query-per-camera must be at least 1, got {count}")
+    order = sorted(range(len(images)), key=lambda i: images.paths[i])
+    cameras = images.cameras or ["0"] * len(images)
+    taken, keep = {}, []
+    for i in order:
+        if taken.get(cameras[i], 0) < count:
+            taken[cameras[i]] = taken.get(cameras[i], 0) + 1
+            keep.append(i)
+
+    def pick(values):
+        return None if values is None else [values[i] for i in keep]
+
+    return ImageSet(pick(images.paths), pick(images.identities), pick(images.cameras),
+                    f"{images.origin}, first {count} per camera")
+
+
 def registered_datasets():
     """Names of the data sets registered in fast-reid (its registry has no public listing)."""
     return sorted(getattr(DATASET_REGISTRY, "_obj_map", {}))
