@@ -59,7 +59,7 @@ def test_bad_camera_rules_are_named(tmp_path):
         parse_camera_rule(r"cam\d", "MMT.TARGET_CAMERAS")
     with pytest.raises(ValueError, match="neither 'none', 'subfolder' nor a valid regular expression"):
         parse_camera_rule("cam(", "MMT.TARGET_CAMERAS")
-    with pytest.raises(DatasetError, match=r"(?s)2 of 3 image\(s\) .* not in a camera subfolder.*loose.jpg.*other.jpg"):
+    with pytest.raises(DatasetError, match=r"(?s)2 of 3 image\(s\) .* are not in a camera subfolder.*loose.jpg.*other.jpg"):
         read_unlabelled_folder(root, "subfolder", "MMT.TARGET_CAMERAS")
     with pytest.raises(DatasetError, match=r"(?s)camera rule '_c\(\\d\)' matches no file under .*e\.g\..*loose.jpg"):
         read_unlabelled_folder(root, r"_c(\d)", "MMT.TARGET_CAMERAS")

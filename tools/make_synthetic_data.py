@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=synthetic.DEFAULT_SEED)
     parser.add_argument("--workers", type=int, default=1,
                         help="processes drawing the images (the files do not depend on it)")
+    parser.add_argument("--folders", default=None,
+                        help="also re-lay the pair as a user's own data under this folder: source/ (labelled), "
+                             "target/ (unlabelled crops), target_test/ (query/gallery); README 'Your own data'")
     parser.add_argument("--force", action="store_true",
                         help="delete and rewrite existing non-empty domain folders")
     return parser
@@ -100,6 +103,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
     for role in ("source", "target"):
         print(format_counts(role, counts[role]))
+    if args.folders:
+        paths = synthetic.write_folder_layouts(args.root, args.folders, args.source, args.target, args.seed)
+        print("folder layouts: " + ", ".join(f"{name} -> {path}" for name, path in paths.items()))
     print(f"done in {time.perf_counter() - start:.1f}s (synthetic data, not the real data sets)")
     return 0
 

@@ -101,11 +101,11 @@ def camera_names(rel_paths, rule, key, root, full_paths=None):
         return ["0"] * len(rel_paths)
     if rule == SUBFOLDER:
         names = [p.split("/")[0] if "/" in p else None for p in rel_paths]
-        what = "is not in a camera subfolder (<camera>/<image>)"
+        what = "are not in a camera subfolder (<camera>/<image>)"
     else:
         found = [rule.search(p) for p in rel_paths]
         names = [m.group(1) if m and m.group(1) else None for m in found]
-        what = f"does not match the camera rule '{rule.pattern}'"
+        what = f"do not match the camera rule '{rule.pattern}'"
     full_paths = full_paths or [os.path.join(root, p) for p in rel_paths]
     missing = [full for full, name in zip(full_paths, names) if name is None]
     if len(missing) == len(rel_paths):
