@@ -8,7 +8,8 @@ Each ``--pairs`` folder holds a stage-I pair (``pretrain-seed1/model_final.pth``
 ``pretrain-seed2/model_final.pth`` and the synthetic ``data/``), as ``tools/demo.py`` writes it.
 From each pair, every variant runs ``configs/Demo/mmt.yml`` once per stage-II seed (``SEED``:
 sampling, augmentation, clustering), ``--jobs`` at a time with ``cores / jobs`` threads each.
-A run whose ``model_final.pth`` exists is not rerun (an interrupted ablation continues).
+A run whose ``model_final.pth`` exists is not rerun (an interrupted ablation continues);
+``--summarise-only`` runs nothing and summarises the finished runs.
 
 Prints and writes (``<output>/ablation.md``, ``ablation.json``) the final target mAP of each
 run, each variant's mean, standard deviation and range over its runs, and which pairs of
@@ -108,6 +109,8 @@ def main(argv=None):
     parser.add_argument("--output", default="output/ablation")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--opts", default="", help="extra 'KEY VALUE ...' for every run")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="run nothing: summarise the finished runs (missing ones are listed, not run)")
     args = parser.parse_args(argv)
     output = os.path.abspath(args.output)
     os.makedirs(os.path.join(output, "logs"), exist_ok=True)
@@ -121,8 +124,14 @@ def main(argv=None):
         todo = [(name, run_args, os.path.join(output, "logs", name + ".log"))
                 for name, p, _, _, run_dir, run_args in specs
                 if p == pair and not os.path.isfile(os.path.join(run_dir, "model_final.pth"))]
-        demo.run_group(todo, max(1, args.jobs), env)
+        if args.summarise_only:
+            for name, _, _ in todo:
+                print(f"  not finished, left out: {name}")
+        else:
+            demo.run_group(todo, max(1, args.jobs), env)
     for name, pair, variant, seed, run_dir, _ in specs:
+        if not os.path.isfile(os.path.join(run_dir, "model_final.pth")):
+            continue
         results.append(dict(name=name, pair=args.pairs.index(next(p for p in args.pairs
                                                                    if os.path.abspath(p) == pair)) + 1,
                             variant=variant, seed=seed, **run_result(run_dir)))
