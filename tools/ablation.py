@@ -32,6 +32,8 @@ import demo  # noqa: E402  (its subprocess runner and config paths)
 
 from fastreid_mmt.run_metrics import MAP_SUFFIX, metric_key, per_epoch, read_metrics  # noqa: E402
 
+# A variant with fewer runs has no spread: it is listed, never called separated.
+MIN_RUNS_TO_JUDGE = 2
 HARD_ONLY = ["MMT.SOFT_CE_WEIGHT", "0.0", "MMT.SOFT_TRI_WEIGHT", "0.0"]
 # The rows of the paper's ablation table that the plugin can run, by name.
 VARIANTS = {
@@ -80,7 +82,8 @@ def summarise(results, variants):
                                     sd=statistics.stdev(values) if len(values) > 1 else 0.0,
                                     min=min(values), max=max(values))
     separated = []
-    for a, b in itertools.combinations(summary, 2):
+    judged = [v for v in summary if summary[v]["n"] >= MIN_RUNS_TO_JUDGE]
+    for a, b in itertools.combinations(judged, 2):
         lo, hi = sorted((summary[a], summary[b]), key=lambda s: s["mean"])
         if lo["max"] < hi["min"]:
             separated.append((a, b))
@@ -96,7 +99,8 @@ def markdown(results, summary, separated):
         lines.append(f"| {variant} | {s['n']} | {s['mean']:.1f} | {s['sd']:.1f} | {s['min']:.1f}-{s['max']:.1f} "
                      f"| {runs} |")
     lines.append("")
-    lines.append("Differences beyond the spread (ranges over the runs do not overlap): "
+    lines.append(f"Differences beyond the spread (ranges over the runs do not overlap; variants with at least "
+                 f"{MIN_RUNS_TO_JUDGE} runs): "
                  + ("; ".join(f"{a} vs {b}" for a, b in separated) or "none"))
     return "\n".join(lines)
 
