@@ -25,6 +25,18 @@ def read_metrics(output_dir):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def config_value(run_dir, key):
+    """Value of the dotted ``key`` (e.g. ``MMT.ITERS_PER_EPOCH``) in ``run_dir/config.yaml``, the
+    config fast-reid saves for every run."""
+    import yaml
+
+    with open(os.path.join(run_dir, "config.yaml")) as f:
+        node = yaml.safe_load(f)
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
 def series(rows, keys):
     """``[(iteration, value)]`` of the first of ``keys`` present in ``rows``, by iteration."""
     keys = (keys,) if isinstance(keys, str) else tuple(keys)

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import demo  # noqa: E402  (its subprocess runner and config paths)
 
-from fastreid_mmt.run_metrics import MAP_SUFFIX, metric_key, per_epoch, read_metrics  # noqa: E402
+from fastreid_mmt.run_metrics import MAP_SUFFIX, config_value, metric_key, per_epoch, read_metrics  # noqa: E402
 
 # A variant with fewer runs has no spread: it is listed, never called separated.
 MIN_RUNS_TO_JUDGE = 2
@@ -67,7 +67,7 @@ def run_result(run_dir):
     """Final mAP and the per-epoch mAP of one finished run."""
     rows = read_metrics(run_dir)
     key = metric_key(rows, MAP_SUFFIX)
-    ipe = int(demo.config_value(os.path.join(run_dir, "config.yaml"), "MMT.ITERS_PER_EPOCH"))
+    ipe = int(config_value(run_dir, "MMT.ITERS_PER_EPOCH"))
     curve = per_epoch(rows, ipe, [key])[key]
     return {"final_mAP": curve[max(curve)], "mAP_per_epoch": curve}
 

@@ -47,7 +47,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from fastreid_mmt.run_metrics import read_metrics, series  # noqa: E402
+from fastreid_mmt.run_metrics import config_value, read_metrics, series  # noqa: E402
 
 TRAIN_NET = os.path.join(REPO_ROOT, "tools", "train_net.py")
 RANK = os.path.join(REPO_ROOT, "tools", "rank.py")
@@ -223,16 +223,6 @@ def curves(output_dir: str, iters_per_epoch: int) -> Dict[str, List[list]]:
     return {"mAP": maps, "nmi": nmi}
 
 
-def config_value(config_yaml: str, key: str):
-    """Value of a dotted key in a run's saved ``config.yaml``."""
-    import yaml
-    with open(config_yaml) as f:
-        node = yaml.safe_load(f)
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
@@ -360,7 +350,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name in adapt:
             run_dir = os.path.join(out, name)
             finals[name] = final_metrics(run_dir)
-            ipe = int(config_value(os.path.join(run_dir, "config.yaml"), "MMT.ITERS_PER_EPOCH"))
+            ipe = int(config_value(run_dir, "MMT.ITERS_PER_EPOCH"))
             plots[name] = curves(run_dir, ipe)
         print("[4/4] before / after: the first target query of each camera, direct transfer and MMT", flush=True)
         start = time.perf_counter()

@@ -17,8 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fastreid_mmt.run_metrics import (MAP_SUFFIX, SIGNALS, TRUE_ID_SIGNALS, metric_key, per_epoch,  # noqa: E402
-                                      read_metrics)
+from fastreid_mmt.run_metrics import (MAP_SUFFIX, SIGNALS, TRUE_ID_SIGNALS, config_value, metric_key,  # noqa: E402
+                                      per_epoch, read_metrics)
 
 # Panels: (title, keys drawn together).
 PANELS = (
@@ -30,18 +30,10 @@ PANELS = (
 )
 
 
-def iters_per_epoch(run_dir):
-    """``MMT.ITERS_PER_EPOCH`` from the run's saved ``config.yaml``."""
-    import yaml
-
-    with open(os.path.join(run_dir, "config.yaml")) as f:
-        return int(yaml.safe_load(f)["MMT"]["ITERS_PER_EPOCH"])
-
-
 def run_curves(run_dir):
     """``{key: {epoch: value}}`` of the signals and of target mAP (key ``mAP``) where present."""
     rows = read_metrics(run_dir)
-    ipe = iters_per_epoch(run_dir)
+    ipe = int(config_value(run_dir, "MMT.ITERS_PER_EPOCH"))
     curves = per_epoch(rows, ipe, SIGNALS + TRUE_ID_SIGNALS)
     key = metric_key(rows, MAP_SUFFIX)
     if key:

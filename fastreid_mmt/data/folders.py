@@ -38,6 +38,13 @@ def _listing(paths):
     return f"\n  {shown}{more}"
 
 
+def require_folder(root, key):
+    """DatasetError naming ``key`` unless ``root`` is a folder."""
+    if not os.path.isdir(root):
+        raise DatasetError(f"{key}: {root!r} is not a folder" + (" (it is a file)" if os.path.exists(root) else
+                                                                  " (it does not exist)"))
+
+
 def list_images(root, key):
     """Every image file under ``root``, recursively, as sorted paths relative to ``root`` (with
     ``/`` separators). Other files are skipped, with one log line counting them.
@@ -49,9 +56,7 @@ def list_images(root, key):
     Raises:
         DatasetError: ``root`` is not a folder, or holds no image.
     """
-    if not os.path.isdir(root):
-        raise DatasetError(f"{key}: {root!r} is not a folder" + (" (it is a file)" if os.path.exists(root) else
-                                                                  " (it does not exist)"))
+    require_folder(root, key)
     images, skipped = [], 0
     for folder, dirs, files in os.walk(root, followlinks=True):
         dirs.sort()
@@ -194,9 +199,7 @@ def read_test_folder(root, camera_rule, key):
         gets camera 0 and every gallery image camera 1, so fast-reid's evaluator, which drops
         gallery images of the query's identity *and* camera, drops nothing.
     """
-    if not os.path.isdir(root):
-        raise DatasetError(f"{key}: {root!r} is not a folder" + (" (it is a file)" if os.path.exists(root) else
-                                                                  " (it does not exist)"))
+    require_folder(root, key)
     splits = {}
     for split in (QUERY, GALLERY):
         folder = os.path.join(root, split)
