@@ -7,7 +7,12 @@
 Each ``--pairs`` folder holds a stage-I pair (``pretrain-seed1/model_final.pth``,
 ``pretrain-seed2/model_final.pth`` and the synthetic ``data/``), as ``tools/demo.py`` writes it.
 From each pair, every variant runs ``configs/Demo/mmt.yml`` once per stage-II seed (``SEED``:
-sampling, augmentation, clustering), ``--jobs`` at a time with ``cores / jobs`` threads each.
+sampling, augmentation, clustering) and regime, ``--jobs`` at a time with ``cores / jobs`` threads
+each. A regime puts back the reference's stage-II setting where the demo departs from it
+(``docs/FIDELITY.md`` "Demo-only departures"): all of them (``reference``) or one
+(``reference-lr``, ``-erasing``, ``-momentum``, ``-adam-reset``); ``demo`` changes nothing.
+On the command line a run gets the regime's keys, then ``--opts``, then the variant's, so a
+variant's own keys win (the one-network baseline keeps momentum 0 in every regime).
 A run whose ``model_final.pth`` exists is not rerun (an interrupted ablation continues);
 ``--summarise-only`` runs nothing and summarises the finished runs.
 
@@ -47,19 +52,34 @@ VARIANTS = {
     "mmt-student-teacher": ["MMT.EMA_ALPHA", "0.0"],
     "mmt": [],
 }
+# The reference's stage-II settings where configs/Demo/mmt.yml departs from them.
+REFERENCE = {
+    "lr": ["SOLVER.BASE_LR", "0.00035"],  # demo 1e-4
+    "erasing": ["INPUT.REA.ENABLED", "True"],  # demo off
+    "momentum": ["MMT.EMA_ALPHA", "0.999"],  # demo 0.96
+    "adam-reset": ["MMT.RESET_OPTIMIZER_EACH_EPOCH", "True"],  # demo keeps Adam's moments
+}
+REGIMES = {"demo": [], "reference": [opt for opts in REFERENCE.values() for opt in opts],
+           **{f"reference-{name}": opts for name, opts in REFERENCE.items()}}
 
 
-def run_specs(pairs, variants, seeds, output, extra):
-    """``(name, pair, variant, seed, run_dir, args)`` of every run."""
+def group_name(regime, variant):
+    """A row of the table: the variant, prefixed by its regime unless it is the demo's."""
+    return variant if regime == "demo" else f"{regime}/{variant}"
+
+
+def run_specs(pairs, variants, seeds, output, extra, regimes=("demo",)):
+    """``(name, pair, group, seed, run_dir, args)`` of every run, regime by regime."""
     specs = []
     for p, pair in enumerate(pairs):
         init = [os.path.join(pair, f"pretrain-seed{s}", "model_final.pth") for s in demo.SEEDS]
-        for variant, seed in itertools.product(variants, seeds):
-            name = f"pair{p + 1}-{variant}-seed{seed}"
+        for regime, variant, seed in itertools.product(regimes, variants, seeds):
+            group = group_name(regime, variant)
+            name = f"pair{p + 1}-{group.replace('/', '-')}-seed{seed}"
             run_dir = os.path.join(output, name)
-            args = ["--config-file", demo.MMT_CFG, *VARIANTS[variant], *extra, "MMT.INIT_WEIGHTS", str(init),
-                    "SEED", str(seed), "OUTPUT_DIR", run_dir]
-            specs.append((name, pair, variant, seed, run_dir, args))
+            args = ["--config-file", demo.MMT_CFG, *REGIMES[regime], *extra, *VARIANTS[variant],
+                    "MMT.INIT_WEIGHTS", str(init), "SEED", str(seed), "OUTPUT_DIR", run_dir]
+            specs.append((name, pair, group, seed, run_dir, args))
     return specs
 
 
@@ -72,20 +92,33 @@ def run_result(run_dir):
     return {"final_mAP": curve[max(curve)], "mAP_per_epoch": curve}
 
 
-def summarise(results, variants):
-    """Per variant: runs, mean, sd, min, max of the final mAP; and the separated pairs."""
+def split_group(group):
+    """``(regime, variant)`` of a table row."""
+    regime, _, variant = group.rpartition("/")
+    return regime or "demo", variant
+
+
+def comparable(a, b):
+    """Two rows are compared when one thing differs: the variant or the regime."""
+    (regime_a, variant_a), (regime_b, variant_b) = split_group(a), split_group(b)
+    return regime_a == regime_b or variant_a == variant_b
+
+
+def summarise(results, groups):
+    """Per row (regime/variant): runs, mean, sd, min, max of the final mAP; and the separated
+    pairs of rows that differ in one thing (variant or regime)."""
     summary = {}
-    for variant in variants:
-        values = [r["final_mAP"] for r in results if r["variant"] == variant]
+    for group in groups:
+        values = [r["final_mAP"] for r in results if r["variant"] == group]
         if values:
-            summary[variant] = dict(n=len(values), mean=statistics.mean(values),
-                                    sd=statistics.stdev(values) if len(values) > 1 else 0.0,
-                                    min=min(values), max=max(values))
+            summary[group] = dict(n=len(values), mean=statistics.mean(values),
+                                  sd=statistics.stdev(values) if len(values) > 1 else 0.0,
+                                  min=min(values), max=max(values))
     separated = []
-    judged = [v for v in summary if summary[v]["n"] >= MIN_RUNS_TO_JUDGE]
+    judged = [g for g in summary if summary[g]["n"] >= MIN_RUNS_TO_JUDGE]
     for a, b in itertools.combinations(judged, 2):
         lo, hi = sorted((summary[a], summary[b]), key=lambda s: s["mean"])
-        if lo["max"] < hi["min"]:
+        if comparable(a, b) and lo["max"] < hi["min"]:
             separated.append((a, b))
     return summary, separated
 
@@ -100,7 +133,7 @@ def markdown(results, summary, separated):
                      f"| {runs} |")
     lines.append("")
     lines.append(f"Differences beyond the spread (ranges over the runs do not overlap; variants with at least "
-                 f"{MIN_RUNS_TO_JUDGE} runs): "
+                 f"{MIN_RUNS_TO_JUDGE} runs; rows differing in the variant or in the regime): "
                  + ("; ".join(f"{a} vs {b}" for a, b in separated) or "none"))
     return "\n".join(lines)
 
@@ -109,6 +142,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", nargs="+", required=True, help="demo output folders holding a stage-I pair")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--regimes", nargs="+", default=["demo"], choices=list(REGIMES),
+                        help="stage-II settings: the demo's, the reference's, or the demo with one reference setting")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--output", default="output/ablation")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
@@ -119,7 +154,7 @@ def main(argv=None):
     output = os.path.abspath(args.output)
     os.makedirs(os.path.join(output, "logs"), exist_ok=True)
     specs = run_specs([os.path.abspath(p) for p in args.pairs], args.variants, args.seeds, output,
-                      args.opts.split())
+                      args.opts.split(), args.regimes)
     threads = str(max(1, (os.cpu_count() or 1) // max(1, args.jobs)))
     results = []
     for pair in sorted({s[1] for s in specs}):
@@ -133,13 +168,14 @@ def main(argv=None):
                 print(f"  not finished, left out: {name}")
         else:
             demo.run_group(todo, max(1, args.jobs), env)
-    for name, pair, variant, seed, run_dir, _ in specs:
+    for name, pair, group, seed, run_dir, _ in specs:
         if not os.path.isfile(os.path.join(run_dir, "model_final.pth")):
             continue
         results.append(dict(name=name, pair=args.pairs.index(next(p for p in args.pairs
                                                                    if os.path.abspath(p) == pair)) + 1,
-                            variant=variant, seed=seed, **run_result(run_dir)))
-    summary, separated = summarise(results, args.variants)
+                            variant=group, seed=seed, **run_result(run_dir)))
+    groups = [group_name(regime, variant) for regime in args.regimes for variant in args.variants]
+    summary, separated = summarise(results, groups)
     table = markdown(results, summary, separated)
     print(table)
     with open(os.path.join(output, "ablation.md"), "w") as f:

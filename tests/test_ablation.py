@@ -1,0 +1,79 @@
+"""tools/ablation.py: each run's command line as train_net.py would merge it, and the summary."""
+
+import os
+import sys
+
+import pytest
+
+from fastreid_mmt.engine.setup import build_cfg
+
+from .conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import ablation  # noqa: E402
+
+
+def _cfg(args):
+    """The config a run gets: ``--config-file F KEY VALUE ...`` merged as train_net.py does."""
+    assert args[0] == "--config-file"
+    return build_cfg(args[1], args[2:])
+
+
+def _specs(tmp_path, variants, regimes, extra=()):
+    return ablation.run_specs([str(tmp_path / "pair")], variants, [7], str(tmp_path / "out"), list(extra), regimes)
+
+
+@pytest.mark.parametrize("regime", list(ablation.REGIMES))
+def test_every_regime_and_variant_merges_into_the_demo_config(tmp_path, regime):
+    for name, _, group, seed, run_dir, args in _specs(tmp_path, list(ablation.VARIANTS), [regime]):
+        cfg = _cfg(args)
+        assert cfg.SEED == seed == 7 and cfg.OUTPUT_DIR == run_dir
+        assert os.path.basename(run_dir) == name and "/" not in name
+        assert ablation.split_group(group) == (regime, group.rpartition("/")[2])
+
+
+def test_reference_regime_puts_back_the_reference_settings_and_the_variant_wins(tmp_path):
+    specs = {group: _cfg(args) for _, _, group, _, _, args in
+             _specs(tmp_path, ["mmt", "baseline-1net", "mmt-student-teacher"], ["demo", "reference"],
+                    extra=["MMT.CLUSTER.NUM_CLUSTERS", "50"])}
+    demo_mmt, ref_mmt = specs["mmt"], specs["reference/mmt"]
+    # The demo's departures (configs/Demo/mmt.yml) ...
+    assert (demo_mmt.SOLVER.BASE_LR, demo_mmt.INPUT.REA.ENABLED, demo_mmt.MMT.EMA_ALPHA,
+            demo_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (1e-4, False, 0.96, False)
+    # ... are the reference's again in the reference regime (configs/MMT/Base-MMT.yml).
+    assert (ref_mmt.SOLVER.BASE_LR, ref_mmt.INPUT.REA.ENABLED, ref_mmt.MMT.EMA_ALPHA,
+            ref_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (3.5e-4, True, 0.999, True)
+    # A variant's own keys win over the regime's: the one-network baseline and the
+    # student-as-teacher row keep momentum 0, with the regime's other settings.
+    for group in ("reference/baseline-1net", "reference/mmt-student-teacher"):
+        assert specs[group].MMT.EMA_ALPHA == 0.0 and specs[group].SOLVER.BASE_LR == 3.5e-4
+    assert specs["reference/baseline-1net"].MMT.SINGLE_NETWORK
+    assert all(cfg.MMT.CLUSTER.NUM_CLUSTERS == 50 for cfg in specs.values())
+
+
+def test_one_setting_regimes_change_one_key_of_the_demo(tmp_path):
+    base = _cfg(_specs(tmp_path, ["mmt"], ["demo"])[0][-1])
+    for name, (key, value) in ablation.REFERENCE.items():
+        cfg = _cfg(_specs(tmp_path, ["mmt"], [f"reference-{name}"])[0][-1])
+        node, leaf = key.rsplit(".", 1)
+        section, other = cfg, base
+        for part in node.split("."):
+            section, other = section[part], other[part]
+        assert section[leaf] != other[leaf] and str(section[leaf]) == value
+        section[leaf] = other[leaf]
+        cfg.OUTPUT_DIR = base.OUTPUT_DIR
+        assert cfg == base, name
+
+
+def test_summary_compares_rows_differing_in_one_thing():
+    runs = {"mmt": [68.0, 70.0], "baseline-1net": [55.0, 57.0], "reference/mmt": [60.0, 61.0],
+            "reference/baseline-1net": [40.0, 41.0]}
+    results = [dict(variant=group, final_mAP=value) for group, values in runs.items() for value in values]
+    summary, separated = ablation.summarise(results, list(runs))
+    assert summary["mmt"]["mean"] == 69.0 and summary["reference/mmt"]["n"] == 2
+    pairs = {frozenset(p) for p in separated}
+    assert frozenset(("mmt", "baseline-1net")) in pairs  # same regime
+    assert frozenset(("mmt", "reference/mmt")) in pairs  # same variant
+    # Regime and variant both differ: not compared, although the ranges are apart.
+    assert frozenset(("mmt", "reference/baseline-1net")) not in pairs
+    assert frozenset(("baseline-1net", "reference/mmt")) not in pairs
