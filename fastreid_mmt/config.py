@@ -77,7 +77,8 @@ def add_mmt_config(cfg):
     # .jpg/.jpeg/.png/.bmp under it (any case, any depth, any file name), sorted. "" = off
     # (DATASETS.NAMES). Not in the paper (benchmark targets only).
     _C.MMT.TARGET_FOLDER = ""
-    # Camera id of each image of MMT.TARGET_FOLDER, PRETRAIN.TARGET_BN_FOLDER and MMT.TEST_FOLDER:
+    # Camera id of each image of MMT.TARGET_FOLDER, PRETRAIN.TARGET_BN_FOLDER (and MMT.TEST_FOLDER
+    # unless MMT.TEST_CAMERAS is set):
     # "none" (one camera), "subfolder" (the first folder level names the camera; under an
     # identity folder for labelled folders), or a regular expression with one group searched in
     # the path relative to the (identity) folder, e.g. "c(\\d+)". Default: "none".
@@ -86,6 +87,9 @@ def add_mmt_config(cfg):
     # <folder>/gallery/<identity>/<image>, evaluated (as "TestFolder") besides DATASETS.TESTS in
     # stage I, stage II and --eval-only. "" = off. Not in the paper.
     _C.MMT.TEST_FOLDER = ""
+    # Camera rule of MMT.TEST_FOLDER when its file names give cameras differently from the
+    # training folders' (values as MMT.TARGET_CAMERAS). "" = MMT.TARGET_CAMERAS. Not in the paper.
+    _C.MMT.TEST_CAMERAS = ""
 
     _C.MMT.CLUSTER = CN()
     # "kmeans" (the paper) or "dbscan" (reference-code variant on the Jaccard distance).

@@ -10,6 +10,8 @@ from fastreid_mmt.data.checks import DatasetError
 from fastreid_mmt.data.folders import (list_images, parse_camera_rule, read_labelled_folder, read_test_folder,
                                        read_unlabelled_folder, unlabelled_items)
 from fastreid_mmt.data.inputs import check_inputs
+from fastreid_mmt.engine import MMTTrainer
+from fastreid_mmt.engine.test_sets import TEST_FOLDER_NAME
 
 from .conftest import small_mmt_cfg
 
@@ -96,6 +98,26 @@ def test_test_folder_numbers_ids_and_cameras_over_both_splits(tmp_path):
 
 def _folder_cfg(target, **overrides):
     return small_mmt_cfg(DATASETS__NAMES=(), DATASETS__TESTS=(), MMT__TARGET_FOLDER=str(target), **overrides)
+
+
+def test_test_folder_has_its_own_camera_rule_when_given(tmp_path, caplog):
+    target = _folder(tmp_path / "crops", [f"cam{i % 2}/{i:03d}.png" for i in range(20)])
+    test = _folder(tmp_path / "test", ["query/5/q_c3.jpg", "gallery/5/g_c1.jpg", "gallery/9/h_c3.jpg"])
+    # One rule for both: the test folder has no camera subfolders, so it is named.
+    with pytest.raises(DatasetError, match="MMT.TEST_FOLDER .query.: the camera rule 'subfolder"):
+        check_inputs(_folder_cfg(target, MMT__TARGET_CAMERAS="subfolder", MMT__TEST_FOLDER=test), str(tmp_path))
+    with pytest.raises(ValueError, match="MMT.TEST_CAMERAS: the regular expression"):
+        check_inputs(_folder_cfg(target, MMT__TEST_FOLDER=test, MMT__TEST_CAMERAS=r"_c\d"), str(tmp_path))
+    cfg = _folder_cfg(target, MMT__TARGET_CAMERAS="subfolder", MMT__TEST_FOLDER=test, MMT__TEST_CAMERAS=r"_c(\d)")
+    check_inputs(cfg, str(tmp_path))
+    assert sorted(set(load_target_set(cfg).camids)) == [0, 1]  # the target keeps its subfolder rule
+    loader, num_query = MMTTrainer.build_test_loader(cfg, TEST_FOLDER_NAME)
+    assert num_query == 1 and [cam for _, _, cam in loader.dataset.img_items] == [1, 0, 1]  # c3, c1, c3 by MMT.TEST_CAMERAS
+    # Without any camera rule the warning names the key that would set one.
+    cfg = _folder_cfg(target, MMT__TEST_FOLDER=test, MMT__TEST_CAMERAS="none")
+    with caplog.at_level("WARNING"):
+        MMTTrainer.build_test_loader(cfg, TEST_FOLDER_NAME)
+    assert "MMT.TEST_CAMERAS none" in caplog.text
 
 
 def test_target_folder_checks_and_loads_without_ids(tmp_path):

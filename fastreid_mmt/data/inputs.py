@@ -43,6 +43,14 @@ def check_source_folder(cfg):
     _check_images(images.paths, cfg, key)
 
 
+def camera_rule_of_test_folder(cfg):
+    """``(rule, key)`` of ``MMT.TEST_FOLDER``'s cameras: ``MMT.TEST_CAMERAS``, or when it is
+    empty ``MMT.TARGET_CAMERAS`` (one rule for the target's folders)."""
+    if cfg.MMT.TEST_CAMERAS:
+        return cfg.MMT.TEST_CAMERAS, "MMT.TEST_CAMERAS"
+    return cfg.MMT.TARGET_CAMERAS, "MMT.TARGET_CAMERAS"
+
+
 def check_inputs(cfg, root, eval_only=False):
     """Read every data set and folder a run of ``cfg`` uses once, so that a bad one fails
     before the run starts, naming the path, the key and the fix.
@@ -62,12 +70,13 @@ def check_inputs(cfg, root, eval_only=False):
     """
     parse_camera_rule(cfg.MMT.TARGET_CAMERAS, "MMT.TARGET_CAMERAS")
     parse_camera_rule(cfg.PRETRAIN.SOURCE_CAMERAS, "PRETRAIN.SOURCE_CAMERAS")
+    parse_camera_rule(*camera_rule_of_test_folder(cfg))
     if not eval_only:
         check_training_inputs(cfg, root)
     for name in cfg.DATASETS.TESTS:
         build_dataset(name, root, require_train=False)
     if cfg.MMT.TEST_FOLDER:
-        read_test_folder(cfg.MMT.TEST_FOLDER, cfg.MMT.TARGET_CAMERAS, "MMT.TEST_FOLDER")
+        read_test_folder(cfg.MMT.TEST_FOLDER, camera_rule_of_test_folder(cfg)[0], "MMT.TEST_FOLDER")
 
 
 def check_training_inputs(cfg, root):

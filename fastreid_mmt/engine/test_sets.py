@@ -10,6 +10,7 @@ from fastreid.engine import hooks
 from fastreid.utils.logger import log_first_n
 
 from ..data.folders import read_test_folder
+from ..data.inputs import camera_rule_of_test_folder
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +48,13 @@ class FolderTestMixin:
     def build_test_loader(cls, cfg, dataset_name):
         if dataset_name != TEST_FOLDER_NAME:
             return super().build_test_loader(cfg, dataset_name)
-        query, gallery, has_cameras = read_test_folder(cfg.MMT.TEST_FOLDER, cfg.MMT.TARGET_CAMERAS,
-                                                       "MMT.TEST_FOLDER")
+        rule, key = camera_rule_of_test_folder(cfg)
+        query, gallery, has_cameras = read_test_folder(cfg.MMT.TEST_FOLDER, rule, "MMT.TEST_FOLDER")
         if not has_cameras:
             log_first_n(logging.WARNING,
-                        "MMT.TEST_FOLDER has no camera ids (MMT.TARGET_CAMERAS none): evaluation keeps every "
+                        f"MMT.TEST_FOLDER has no camera ids ({key} none): evaluation keeps every "
                         "gallery image, including those of the query's own camera, which the benchmarks' "
-                        "protocol drops; set MMT.TARGET_CAMERAS to a rule to drop them", name=__name__)
+                        f"protocol drops; set {key} to a rule to drop them", name=__name__)
         test_set = CommDataset(query + gallery, build_transforms(cfg, is_train=False), relabel=False)
         return build_reid_test_loader(cfg, test_set=test_set, num_query=len(query))
 
