@@ -24,7 +24,10 @@ RUN = ["--config-file", "configs/Demo/mmt.yml", "INPUT.SIZE_TRAIN", "[32, 16]", 
        "SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64",
        "MMT.ITERS_PER_EPOCH", str(ITERS), "SOLVER.MAX_EPOCH", "2", "MMT.CLUSTER.METHOD", "dbscan",
        "MMT.CLUSTER.EPS_RHO", "0.1", "MMT.CLUSTER.MIN_SAMPLES", "2",
-       "TEST.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "3"]
+       "TEST.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "3",
+       # float32: at 32x16, bfloat16 autocast gives NaN losses from the second step on an Intel
+       # Xeon with AMX (session 8; the demo's 128x64 trains there). Not explained yet.
+       "MMT.CPU_BF16", "False"]
 # Printed by MMTHook once epoch 1 has its labels (after the epoch-0 checkpoint was saved).
 EPOCH1_STARTED = "MMT epoch 1 pseudo labels"
 # A run (or the part of one before a fault) takes well under this on 2 loaded cores.

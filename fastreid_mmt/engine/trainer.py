@@ -110,8 +110,8 @@ class MMTTrainer(FolderTestMixin, DefaultTrainer):
             raise FloatingPointError(
                 f"MMT: non-finite loss at iteration {self.iter} (epoch {self.epoch}): {', '.join(bad) or err}. "
                 f"The weights are those before this step and the last checkpoint in {self.cfg.OUTPUT_DIR!r} is "
-                f"intact: lower SOLVER.BASE_LR, check MMT.INIT_WEIGHTS, or turn SOLVER.AMP.ENABLED off, then "
-                f"--resume") from err
+                f"intact: lower SOLVER.BASE_LR, check MMT.INIT_WEIGHTS, or turn SOLVER.AMP.ENABLED (GPU) or "
+                f"MMT.CPU_BF16 (CPU) off, then --resume") from err
 
     @classmethod
     def build_train_loader(cls, cfg):
