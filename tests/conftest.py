@@ -28,6 +28,11 @@ from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import demo  # noqa: E402
+
+# The tiny runs' input, batch and arithmetic (32x16, float32): the quick demo's, one definition.
+TINY_RUN_OPTS = list(demo.QUICK_COMMON)
 SMALL_INPUT = [64, 32]
 
 

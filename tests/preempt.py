@@ -13,21 +13,17 @@ import torch
 
 from fastreid_mmt.engine.faults import ENV as FAULT_ENV
 
-from .conftest import REPO, train_net_command, train_net_env
+from .conftest import REPO, TINY_RUN_OPTS, train_net_command, train_net_env
 
-# Tiny and fast: ResNet-18 at 32x16 (the demo config otherwise), batch 16, 2 epochs of ITERS
-# iterations, one checkpoint per epoch. DBSCAN with the automatic radius (chosen at epoch 0,
+# Tiny and fast: ResNet-18 at 32x16 in float32, batch 16 (TINY_RUN_OPTS; the demo config
+# otherwise), 2 epochs of ITERS iterations, one checkpoint per epoch. DBSCAN with the automatic radius (chosen at epoch 0,
 # then restored from the checkpoint): EPS_RHO 0.1 and MIN_SAMPLES 2 give ~15 clusters of the
 # 160 tiny target images (a batch needs 4).
 ITERS = 4
-RUN = ["--config-file", "configs/Demo/mmt.yml", "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]",
-       "SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64",
+RUN = ["--config-file", "configs/Demo/mmt.yml", *TINY_RUN_OPTS,
        "MMT.ITERS_PER_EPOCH", str(ITERS), "SOLVER.MAX_EPOCH", "2", "MMT.CLUSTER.METHOD", "dbscan",
        "MMT.CLUSTER.EPS_RHO", "0.1", "MMT.CLUSTER.MIN_SAMPLES", "2",
-       "TEST.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "3",
-       # float32: at 32x16, bfloat16 autocast gives NaN losses from the second step on an Intel
-       # Xeon with AMX (session 8; the demo's 128x64 trains there). Not explained yet.
-       "MMT.CPU_BF16", "False"]
+       "TEST.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SEED", "3"]
 # Printed by MMTHook once epoch 1 has its labels (after the epoch-0 checkpoint was saved).
 EPOCH1_STARTED = "MMT epoch 1 pseudo labels"
 # A run (or the part of one before a fault) takes well under this on 2 loaded cores.

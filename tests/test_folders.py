@@ -112,7 +112,8 @@ def test_test_folder_has_its_own_camera_rule_when_given(tmp_path, caplog):
     check_inputs(cfg, str(tmp_path))
     assert sorted(set(load_target_set(cfg).camids)) == [0, 1]  # the target keeps its subfolder rule
     loader, num_query = MMTTrainer.build_test_loader(cfg, TEST_FOLDER_NAME)
-    assert num_query == 1 and [cam for _, _, cam in loader.dataset.img_items] == [1, 0, 1]  # c3, c1, c3 by MMT.TEST_CAMERAS
+    # c3, c1, c3 by MMT.TEST_CAMERAS
+    assert num_query == 1 and [cam for _, _, cam in loader.dataset.img_items] == [1, 0, 1]
     # Without any camera rule the warning names the key that would set one.
     cfg = _folder_cfg(target, MMT__TEST_FOLDER=test, MMT__TEST_CAMERAS="none")
     with caplog.at_level("WARNING"):

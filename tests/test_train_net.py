@@ -4,12 +4,9 @@ import re
 
 import pytest
 
-from .conftest import run_train_net, scratch_dir
+from .conftest import TINY_RUN_OPTS, run_train_net, scratch_dir
 
-SMALL = ["SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64", "DATALOADER.NUM_WORKERS", "0",
-         "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]",
-         # float32 at 32x16: bfloat16 gives NaN losses there on CPUs with AMX (tests/preempt.py)
-         "MMT.CPU_BF16", "False"]
+SMALL = [*TINY_RUN_OPTS, "DATALOADER.NUM_WORKERS", "0"]
 
 
 def _run(args, data_root):

@@ -78,7 +78,8 @@ DATA = dict(num_ids=100, images_per_id=10, num_query_ids=50, height=128, width=6
 # the test gallery must hold at least 50 images (fast-reid ranks up to 50).
 QUICK_DATA = dict(num_ids=16, images_per_id=8, num_query_ids=10, height=32, width=16)
 # float32 in the quick run: at 32x16, bfloat16 autocast gives NaN losses from the second step on
-# an Intel Xeon with AMX (session 8; the full demo's 128x64 trains there). Not explained yet.
+# an Intel Xeon with AMX (session 8; the full demo's 128x64 trains there). Not explained yet. The
+# tests' tiny runs use these options too (tests/conftest.py TINY_RUN_OPTS).
 QUICK_COMMON = ["INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]",
                 "SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64", "MMT.CPU_BF16", "False"]
 QUICK_PRETRAIN = ["SOLVER.MAX_EPOCH", "1", "PRETRAIN.ITERS_PER_EPOCH", "4", "PRETRAIN.WARMUP_EPOCHS", "0",
