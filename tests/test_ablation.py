@@ -37,10 +37,10 @@ def test_reference_regime_puts_back_the_reference_settings_and_the_variant_wins(
              _specs(tmp_path, ["mmt", "baseline-1net", "mmt-student-teacher"], ["demo", "reference", "former-demo"],
                     extra=["MMT.CLUSTER.NUM_CLUSTERS", "50"])}
     demo_mmt, ref_mmt, former_mmt = specs["mmt"], specs["reference/mmt"], specs["former-demo/mmt"]
-    # The demo's departures (configs/Demo/mmt.yml): the lr and erasing; the reference's momentum
-    # and Adam reset since session 9 ...
+    # The demo's departures (configs/Demo/mmt.yml): the lr, erasing and momentum; the
+    # reference's Adam reset since session 9 ...
     assert (demo_mmt.SOLVER.BASE_LR, demo_mmt.INPUT.REA.ENABLED, demo_mmt.MMT.EMA_ALPHA,
-            demo_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (1e-4, False, 0.999, True)
+            demo_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (1e-4, False, 0.96, True)
     # ... which the former demo (the third stage-I pair's rows) did not have ...
     assert (former_mmt.MMT.EMA_ALPHA, former_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (0.96, False)
     assert (former_mmt.SOLVER.BASE_LR, former_mmt.INPUT.REA.ENABLED) == (1e-4, False)

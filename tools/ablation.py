@@ -10,8 +10,8 @@ From each pair, every variant runs ``configs/Demo/mmt.yml`` once per stage-II se
 sampling, augmentation, clustering) and regime, ``--jobs`` at a time with ``cores / jobs`` threads
 each. A regime puts back the reference's stage-II setting where the demo departs from it
 (``docs/FIDELITY.md`` "Demo-only departures"): all of them (``reference``) or one
-(``reference-lr``, ``-erasing``); ``demo`` changes nothing; ``former-demo`` is the demo's
-stage II before session 9 (momentum 0.96, Adam moments kept).
+(``reference-lr``, ``-erasing``, ``-momentum``); ``demo`` changes nothing; ``former-demo`` is
+the demo's stage II before session 9 (Adam's moments kept across epochs).
 On the command line a run gets the regime's keys, then ``--opts``, then the variant's, so a
 variant's own keys win (the one-network baseline keeps momentum 0 in every regime).
 A run whose ``model_final.pth`` exists is not rerun (an interrupted ablation continues);
@@ -57,10 +57,11 @@ VARIANTS = {
 REFERENCE = {
     "lr": ["SOLVER.BASE_LR", "0.00035"],  # demo 1e-4
     "erasing": ["INPUT.REA.ENABLED", "True"],  # demo off
+    "momentum": ["MMT.EMA_ALPHA", "0.999"],  # demo 0.96
 }
-# The demo's stage II before session 9 (momentum 0.96, Adam moments kept across epochs): the
-# regime of the third stage-I pair's rows in BENCHMARKS.md. Its one-setting rows of session 8
-# rerun as ``--regimes former-demo --opts "MMT.EMA_ALPHA 0.999"`` and so on.
+# The demo's stage II before session 9 (Adam's moments kept across epochs): the regime of the
+# first three stage-I pairs' rows in BENCHMARKS.md. Its one-setting rows of session 8 rerun as
+# ``--regimes former-demo --opts "MMT.EMA_ALPHA 0.999"`` and so on.
 FORMER_DEMO = ["MMT.EMA_ALPHA", "0.96", "MMT.RESET_OPTIMIZER_EACH_EPOCH", "False"]
 REGIMES = {"demo": [], "reference": [opt for opts in REFERENCE.values() for opt in opts],
            **{f"reference-{name}": opts for name, opts in REFERENCE.items()},
