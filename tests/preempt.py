@@ -16,9 +16,9 @@ from fastreid_mmt.engine.faults import ENV as FAULT_ENV
 from .conftest import REPO, TINY_RUN_OPTS, train_net_command, train_net_env
 
 # Tiny and fast: ResNet-18 at 32x16 in float32, batch 16 (TINY_RUN_OPTS; the demo config
-# otherwise), 2 epochs of ITERS iterations, one checkpoint per epoch. DBSCAN with the automatic radius (chosen at epoch 0,
-# then restored from the checkpoint): EPS_RHO 0.1 and MIN_SAMPLES 2 give ~15 clusters of the
-# 160 tiny target images (a batch needs 4).
+# otherwise), 2 epochs of ITERS iterations, one checkpoint per epoch. DBSCAN with the automatic
+# radius (chosen at epoch 0, then restored from the checkpoint): EPS_RHO 0.1 and MIN_SAMPLES 2
+# give ~15 clusters of the 160 tiny target images (a batch needs 4).
 ITERS = 4
 RUN = ["--config-file", "configs/Demo/mmt.yml", *TINY_RUN_OPTS,
        "MMT.ITERS_PER_EPOCH", str(ITERS), "SOLVER.MAX_EPOCH", "2", "MMT.CLUSTER.METHOD", "dbscan",
