@@ -33,6 +33,12 @@ def add_mmt_config(cfg):
     _C.MMT.SOFT_CE_WEIGHT = 0.5
     # Weight of the soft softmax-triplet (1 - it weights the hard one). Paper: 0.8.
     _C.MMT.SOFT_TRI_WEIGHT = 0.8
+    # Weights of the hard cross-entropy and the hard softmax-triplet. None: 1 - the soft one's
+    # weight, as in the paper. A number holds the hard term at that weight whatever the soft
+    # one's: for ablations that drop a soft loss without raising its hard twin
+    # (tools/ablation.py's *-hard-kept rows). Paper: None (0.5 and 0.2).
+    _C.MMT.HARD_CE_WEIGHT = None
+    _C.MMT.HARD_TRI_WEIGHT = None
     # Label smoothing of the hard cross-entropy on pseudo labels. Paper: 0.1.
     _C.MMT.CE_EPSILON = 0.1
     # Ceiling of the mean-net momentum a = min(1 - 1/(step+1), EMA_ALPHA). Paper: 0.999.

@@ -81,3 +81,16 @@ def test_summary_compares_rows_differing_in_one_thing():
     # Regime and variant both differ: not compared, although the ranges are apart.
     assert frozenset(("mmt", "reference/baseline-1net")) not in pairs
     assert frozenset(("baseline-1net", "reference/mmt")) not in pairs
+
+
+def test_hard_kept_rows_drop_one_soft_loss_and_keep_its_hard_twin_at_the_mmt_weight(tmp_path):
+    cfgs = {group: _cfg(args) for _, _, group, _, _, args in _specs(tmp_path, list(ablation.VARIANTS), ["demo"])}
+    mmt = cfgs["mmt"]
+    assert set(ablation.PAPER_ROWS) < set(ablation.VARIANTS)
+    for soft, hard, row in (("SOFT_CE_WEIGHT", "HARD_CE_WEIGHT", "mmt-no-soft-ce"),
+                            ("SOFT_TRI_WEIGHT", "HARD_TRI_WEIGHT", "mmt-no-soft-tri")):
+        kept, raised = cfgs[row + "-hard-kept"].MMT, cfgs[row].MMT
+        assert kept[soft] == raised[soft] == 0.0
+        # the paper's row lets the hard weight follow (1 - 0 = 1); the kept row holds MMT's
+        assert raised[hard] is None and mmt.MMT[hard] is None
+        assert kept[hard] == pytest.approx(1.0 - mmt.MMT[soft])

@@ -97,6 +97,20 @@ def test_inputs_are_not_normalised_in_place_and_loss_weights(mmt_cfg):
         hard_only = model(batch)
     assert hard_only["loss_soft_ce"].item() == 0.0 and hard_only["loss_soft_tri"].item() == 0.0
     assert hard_only["loss_ce"].item() == pytest.approx(losses["loss_ce"].item() / 0.5, rel=1e-4)
+    # MMT.HARD_*_WEIGHT hold the hard terms at the paper's weights while the soft ones are 0
+    model.hard_ce_weight, model.hard_tri_weight = 0.5, 0.2
+    with EventStorage():
+        held = model(batch)
+    assert held["loss_ce"].item() == pytest.approx(losses["loss_ce"].item(), rel=1e-4)
+    assert held["loss_tri"].item() == pytest.approx(losses["loss_tri"].item(), rel=1e-4)
+    assert held["loss_soft_tri"].item() == 0.0
+
+
+@pytest.mark.parametrize("value", [-0.1, "half"])
+def test_hard_weight_must_be_none_or_a_non_negative_number(value):
+    cfg = small_mmt_cfg(MMT__HARD_TRI_WEIGHT=value)
+    with pytest.raises(ValueError, match="MMT.HARD_TRI_WEIGHT must be None"):
+        build_model(cfg)
 
 
 def test_student_is_taught_by_the_other_mean_net(mmt_cfg):

@@ -53,7 +53,7 @@ class MMT(nn.Module):
     @configurable
     def __init__(self, *, net1, net2, mean_net1, mean_net2, soft_ce_weight, soft_tri_weight,
                  ce_epsilon, test_net, ims_per_bn=0, mean_net_train_mode=True, channels_last=False, cpu_bf16=False,
-                 single_network=False):
+                 single_network=False, hard_ce_weight=None, hard_tri_weight=None):
         super().__init__()
         if test_net not in TEST_NETS:
             raise ValueError(f"MMT.TEST_NET must be one of {TEST_NETS}, got {test_net!r}")
@@ -68,6 +68,11 @@ class MMT(nn.Module):
             net.requires_grad_(False)
         self.soft_ce_weight = soft_ce_weight
         self.soft_tri_weight = soft_tri_weight
+        for key, value in (("HARD_CE_WEIGHT", hard_ce_weight), ("HARD_TRI_WEIGHT", hard_tri_weight)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise ValueError(f"MMT.{key} must be None (1 - the soft weight) or a number >= 0, got {value!r}")
+        self.hard_ce_weight = hard_ce_weight
+        self.hard_tri_weight = hard_tri_weight
         self.ce_epsilon = ce_epsilon
         self.test_net = test_net
         self.ims_per_bn = int(ims_per_bn)
@@ -95,6 +100,8 @@ class MMT(nn.Module):
             channels_last=cfg.MMT.CHANNELS_LAST,
             cpu_bf16=check_cpu_bf16(cfg),
             single_network=cfg.MMT.SINGLE_NETWORK,
+            hard_ce_weight=cfg.MMT.HARD_CE_WEIGHT,
+            hard_tri_weight=cfg.MMT.HARD_TRI_WEIGHT,
         )
 
     @property
@@ -150,8 +157,10 @@ class MMT(nn.Module):
             with torch.no_grad():  # only for its BN statistics, as the mean nets of MMT
                 self._run_mean_net(self.mean_net1, x1, targets)
             log_accuracy(out1["pred_class_logits"].detach(), targets)
-            losses = {"loss_ce": cross_entropy_loss(out1["cls_outputs"], targets, self.ce_epsilon),
-                      "loss_tri": softmax_triplet_loss(out1["features"], targets)}
+            w_ce = 1.0 if self.hard_ce_weight is None else self.hard_ce_weight
+            w_tri = 1.0 if self.hard_tri_weight is None else self.hard_tri_weight
+            losses = {"loss_ce": w_ce * cross_entropy_loss(out1["cls_outputs"], targets, self.ce_epsilon),
+                      "loss_tri": w_tri * softmax_triplet_loss(out1["features"], targets)}
             self.last_losses = {name: value.detach() for name, value in losses.items()}
             return losses
         out1, out2 = self._run(self.net1, x1, targets), self._run(self.net2, x2, targets)
@@ -171,6 +180,8 @@ class MMT(nn.Module):
         ``[B, D]`` (pre-BN).
         """
         w_ce, w_tri = self.soft_ce_weight, self.soft_tri_weight
+        w_hard_ce = 1.0 - w_ce if self.hard_ce_weight is None else self.hard_ce_weight
+        w_hard_tri = 1.0 - w_tri if self.hard_tri_weight is None else self.hard_tri_weight
         hard_ce = sum(cross_entropy_loss(o["cls_outputs"], targets, self.ce_epsilon) for o in (out1, out2))
         hard_tri = sum(softmax_triplet_loss(o["features"], targets) for o in (out1, out2))
         # Each student is taught by the other student's mean net.
@@ -179,8 +190,8 @@ class MMT(nn.Module):
         soft_tri = (soft_softmax_triplet_loss(out1["features"], mean2["features"], targets)
                     + soft_softmax_triplet_loss(out2["features"], mean1["features"], targets))
         return {
-            "loss_ce": (1.0 - w_ce) * hard_ce,
-            "loss_tri": (1.0 - w_tri) * hard_tri,
+            "loss_ce": w_hard_ce * hard_ce,
+            "loss_tri": w_hard_tri * hard_tri,
             "loss_soft_ce": w_ce * soft_ce,
             "loss_soft_tri": w_tri * soft_tri,
         }
