@@ -70,8 +70,7 @@ def check_inputs(cfg, root, eval_only=False):
     """
     parse_camera_rule(cfg.MMT.TARGET_CAMERAS, "MMT.TARGET_CAMERAS")
     parse_camera_rule(cfg.PRETRAIN.SOURCE_CAMERAS, "PRETRAIN.SOURCE_CAMERAS")
-    if cfg.MMT.TEST_CAMERAS:  # when empty, the test folder's rule is MMT.TARGET_CAMERAS, parsed above
-        parse_camera_rule(cfg.MMT.TEST_CAMERAS, "MMT.TEST_CAMERAS")
+    parse_camera_rule(*camera_rule_of_test_folder(cfg))
     if not eval_only:
         check_training_inputs(cfg, root)
     for name in cfg.DATASETS.TESTS:

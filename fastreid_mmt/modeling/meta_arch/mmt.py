@@ -157,8 +157,7 @@ class MMT(nn.Module):
             with torch.no_grad():  # only for its BN statistics, as the mean nets of MMT
                 self._run_mean_net(self.mean_net1, x1, targets)
             log_accuracy(out1["pred_class_logits"].detach(), targets)
-            w_ce = 1.0 if self.hard_ce_weight is None else self.hard_ce_weight
-            w_tri = 1.0 if self.hard_tri_weight is None else self.hard_tri_weight
+            w_ce, w_tri = self.hard_weights()
             losses = {"loss_ce": w_ce * cross_entropy_loss(out1["cls_outputs"], targets, self.ce_epsilon),
                       "loss_tri": w_tri * softmax_triplet_loss(out1["features"], targets)}
             self.last_losses = {name: value.detach() for name, value in losses.items()}
@@ -172,6 +171,12 @@ class MMT(nn.Module):
         self.last_losses = {name: value.detach() for name, value in losses.items()}
         return losses
 
+    def hard_weights(self):
+        """``(hard CE, hard triplet)`` weights: ``MMT.HARD_*_WEIGHT``, or 1 - the soft one's
+        when None (1 for the single network, whose soft weights are 0)."""
+        return tuple(1.0 - soft if hard is None else hard for soft, hard in
+                     ((self.soft_ce_weight, self.hard_ce_weight), (self.soft_tri_weight, self.hard_tri_weight)))
+
     def losses(self, out1, out2, mean1, mean2, targets):
         """The MMT objective as fast-reid's loss dict (each term already weighted).
 
@@ -180,8 +185,7 @@ class MMT(nn.Module):
         ``[B, D]`` (pre-BN).
         """
         w_ce, w_tri = self.soft_ce_weight, self.soft_tri_weight
-        w_hard_ce = 1.0 - w_ce if self.hard_ce_weight is None else self.hard_ce_weight
-        w_hard_tri = 1.0 - w_tri if self.hard_tri_weight is None else self.hard_tri_weight
+        w_hard_ce, w_hard_tri = self.hard_weights()
         hard_ce = sum(cross_entropy_loss(o["cls_outputs"], targets, self.ce_epsilon) for o in (out1, out2))
         hard_tri = sum(softmax_triplet_loss(o["features"], targets) for o in (out1, out2))
         # Each student is taught by the other student's mean net.
