@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""End-to-end MMT demo on the embedded synthetic Duke-layout -> Market-layout pair (CPU).
+"""End-to-end MMT demo on the embedded synthetic Market-layout -> Duke-layout pair (CPU).
 
     python tools/demo.py --output-dir output/demo          # what `make demo` runs
     python tools/demo.py --output-dir /tmp/smoke --quick   # tiny smoke run (about a minute)
@@ -65,8 +65,8 @@ RANK_QUERIES_PER_CAMERA = 1
 # nets' train-mode forwards re-estimate BN statistics on target batches (AdaBN). It separates
 # what BN adaptation alone gives from what training on pseudo labels adds.
 BN_ONLY_OPTS = ["SOLVER.BASE_LR", "0.0", "SOLVER.MAX_EPOCH", "1", "TEST.EVAL_PERIOD", "1"]
-TARGET = "Market1501"
-# fast-reid flattens its results to "mAP" with one test set, "Market1501/mAP" with several.
+TARGET = "DukeMTMC"
+# fast-reid flattens its results to "mAP" with one test set, "DukeMTMC/mAP" with several.
 MAP_KEYS, RANK1_KEYS, NMI_KEY = (f"{TARGET}/mAP", "mAP"), (f"{TARGET}/Rank-1", "Rank-1"), "mmt/nmi"
 DATA_MARKER = ".demo_data.json"
 LOG_TAIL_LINES = 60
@@ -259,7 +259,7 @@ def plot(path: str, runs: Dict[str, dict], direct_map: float, bn_only_map: float
     for ax in (ax_map, ax_nmi):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("MMT demo on synthetic Duke-layout -> Market-layout data (not the real data sets)",
+    fig.suptitle("MMT demo on synthetic Market-layout -> Duke-layout data (not the real data sets)",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -386,7 +386,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              wall_s=run_walls["bn-only"]),
     ]
     table = format_table(rows, total)
-    print("\nTarget (synthetic Market-layout) test set, final epoch; data generation "
+    print("\nTarget (synthetic Duke-layout) test set, final epoch; data generation "
           f"{stages['data']:.0f} s, adaptation stage {stages['adaptation']:.0f} s:")
     print(table, flush=True)
     plot_path = os.path.join(out, "demo.png")
