@@ -6,7 +6,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 FASTREID := fastreid==1.4.0
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo benchmark clean-venv
+.PHONY: venv test test-quick demo benchmark clean-venv
 
 venv: $(STAMP)
 
@@ -23,11 +23,15 @@ $(STAMP): setup.py Makefile
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# The fast inner loop: everything but the end-to-end runs marked slow.
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
 demo: $(STAMP)
 	$(PY) tools/demo.py --output-dir output/demo
 
 benchmark: $(STAMP)
-	$(PY) tools/benchmark_clustering.py
+	$(PY) benchmarks/clustering.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -21,7 +21,8 @@ setup(
     name="fastreid-mmt",
     version="0.1.0",
     description="Mutual Mean-Teaching for unsupervised domain adaptive person re-ID, as a fast-reid plugin",
-    packages=find_packages(include=["fastreid_mmt", "fastreid_mmt.*"]),
+    # The product and the laboratory (synthetic data, demo recipes, benchmark helpers) it never imports.
+    packages=find_packages(include=["fastreid_mmt", "fastreid_mmt.*", "fastreid_mmt_lab", "fastreid_mmt_lab.*"]),
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.0",

@@ -36,7 +36,7 @@ def add_mmt_config(cfg):
     # Weights of the hard cross-entropy and the hard softmax-triplet. None: 1 - the soft one's
     # weight, as in the paper. A number holds the hard term at that weight whatever the soft
     # one's: for ablations that drop a soft loss without raising its hard twin
-    # (tools/ablation.py's *-hard-kept rows). Paper: None (0.5 and 0.2).
+    # (benchmarks/ablation.py's *-hard-kept rows). Paper: None (0.5 and 0.2).
     _C.MMT.HARD_CE_WEIGHT = None
     _C.MMT.HARD_TRI_WEIGHT = None
     # Label smoothing of the hard cross-entropy on pseudo labels. Paper: 0.1.

@@ -1,19 +1,20 @@
 """Reading a run's ``metrics.json``: the per-epoch scalars fast-reid and ``MMTHook`` log.
 
-Used by the tools that summarise runs (demo, ablation benchmark, plots, signal correlation).
+Used by the commands that summarise runs (the demo, plots, the ablation and signal benchmarks).
 """
 
 import json
 import os
 
+from .clustering import signals
+
 # fast-reid flattens its results to "mAP" with one test set, "<set>/mAP" with several.
 MAP_SUFFIX = "mAP"
 RANK1_SUFFIX = "Rank-1"
-# Label-free per-epoch signals of MMTHook (see fastreid_mmt/clustering/signals.py).
-SIGNALS = ("mmt/label_nmi_previous", "mmt/mean_net_nn_agreement", "mmt/num_clusters", "mmt/outlier_share",
-           "mmt/cluster_size_p10", "mmt/cluster_size_p50", "mmt/cluster_size_p90")
+# Label-free per-epoch signals of MMTHook, as logged (fastreid_mmt/clustering/signals.py).
+SIGNALS = tuple(signals.SCALAR_PREFIX + name for name in signals.LABEL_FREE_SIGNALS)
 # Diagnostics against the target's true ids (only where they exist).
-TRUE_ID_SIGNALS = ("mmt/nmi", "mmt/ari")
+TRUE_ID_SIGNALS = tuple(signals.SCALAR_PREFIX + name for name in signals.TRUE_ID_SIGNALS)
 
 
 def read_metrics(output_dir):
@@ -66,3 +67,14 @@ def per_epoch(rows, iters_per_epoch, keys):
         if values:
             out[key] = {round((it + 1) / iters_per_epoch): v for it, v in values}
     return out
+
+
+def run_curves(run_dir):
+    """``{key: {epoch: value}}`` of a run's signals and of its target mAP (key ``mAP``) where present."""
+    rows = read_metrics(run_dir)
+    ipe = int(config_value(run_dir, "MMT.ITERS_PER_EPOCH"))
+    curves = per_epoch(rows, ipe, SIGNALS + TRUE_ID_SIGNALS)
+    key = metric_key(rows, MAP_SUFFIX)
+    if key:
+        curves[MAP_SUFFIX] = per_epoch(rows, ipe, [key])[key]
+    return curves

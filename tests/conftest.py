@@ -1,6 +1,7 @@
 """Shared fixtures: small fast-reid configs (CPU, small backbones and inputs)."""
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -26,14 +27,22 @@ import pytest  # noqa: E402
 import fastreid_mmt  # noqa: E402,F401
 from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
 
+from fastreid_mmt_lab.recipes import QUICK_COMMON  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import demo  # noqa: E402
 
 # The tiny runs' input, batch and arithmetic (32x16, float32): the quick demo's, one definition.
-TINY_RUN_OPTS = list(demo.QUICK_COMMON)
+TINY_RUN_OPTS = list(QUICK_COMMON)
 SMALL_INPUT = [64, 32]
+
+
+def load_tool(name):
+    """``tools/<name>.py`` as a module, to call its functions (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", os.path.join(REPO, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_mmt_cfg(backbone="build_resnet_backbone", depth="18x", feat_dim=512, **overrides):
@@ -76,7 +85,7 @@ def scratch_dir(tmp_path_factory, name):
 @pytest.fixture(scope="session")
 def tiny_data():
     """A tiny synthetic Duke-layout source / Market-layout target under FASTREID_DATASETS."""
-    from fastreid_mmt.data.synthetic import write_pair
+    from fastreid_mmt_lab.synthetic import write_pair
 
     root = os.environ["FASTREID_DATASETS"]
     write_pair(root, overwrite=True, **TINY_DATA)
@@ -91,7 +100,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def save_source_checkpoints(cfg, folder, seeds=(1, 2)):
     """Two randomly initialised Baseline checkpoints standing in for source pre-training."""
-    from fastreid_mmt.modeling.meta_arch.mmt import save_base_networks
+    from fastreid_mmt_lab.random_weights import save_base_networks
 
     return save_base_networks(cfg, folder, seeds)
 

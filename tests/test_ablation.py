@@ -1,16 +1,12 @@
-"""tools/ablation.py: each run's command line as train_net.py would merge it, and the summary."""
+"""benchmarks/ablation.py: each run's command line as train_net.py would merge it, and the summary."""
 
 import os
-import sys
 
 import pytest
 
 from fastreid_mmt.engine.setup import build_cfg
 
-from .conftest import REPO
-
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import ablation  # noqa: E402
+from fastreid_mmt_lab import ablation, recipes
 
 
 def _cfg(args):
@@ -23,9 +19,9 @@ def _specs(tmp_path, variants, regimes, extra=()):
     return ablation.run_specs([str(tmp_path / "pair")], variants, [7], str(tmp_path / "out"), list(extra), regimes)
 
 
-@pytest.mark.parametrize("regime", list(ablation.REGIMES))
+@pytest.mark.parametrize("regime", list(recipes.REGIMES))
 def test_every_regime_and_variant_merges_into_the_demo_config(tmp_path, regime):
-    for name, _, group, seed, run_dir, args in _specs(tmp_path, list(ablation.VARIANTS), [regime]):
+    for name, _, group, seed, run_dir, args in _specs(tmp_path, list(recipes.VARIANTS), [regime]):
         cfg = _cfg(args)
         assert cfg.SEED == seed == 7 and cfg.OUTPUT_DIR == run_dir
         assert os.path.basename(run_dir) == name and "/" not in name
@@ -34,16 +30,16 @@ def test_every_regime_and_variant_merges_into_the_demo_config(tmp_path, regime):
 
 def test_reference_regime_puts_back_the_reference_settings_and_the_variant_wins(tmp_path):
     specs = {group: _cfg(args) for _, _, group, _, _, args in
-             _specs(tmp_path, ["mmt", "baseline-1net", "mmt-student-teacher"], ["demo", "reference", "former-demo"],
+             _specs(tmp_path, ["mmt", "baseline-1net", "mmt-student-teacher"], ["demo", "reference", "momentum-0.96-adam-kept"],
                     extra=["MMT.CLUSTER.NUM_CLUSTERS", "50"])}
-    demo_mmt, ref_mmt, former_mmt = specs["mmt"], specs["reference/mmt"], specs["former-demo/mmt"]
-    # The demo's departures (configs/Demo/mmt.yml): the lr, erasing and momentum; the
-    # reference's Adam reset since session 9 ...
+    demo_mmt, ref_mmt, kept_mmt = specs["mmt"], specs["reference/mmt"], specs["momentum-0.96-adam-kept/mmt"]
+    # The demo's departures (configs/Demo/mmt.yml): the lr, erasing and momentum, with the
+    # reference's Adam reset ...
     assert (demo_mmt.SOLVER.BASE_LR, demo_mmt.INPUT.REA.ENABLED, demo_mmt.MMT.EMA_ALPHA,
             demo_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (1e-4, False, 0.96, True)
-    # ... which the former demo (the third stage-I pair's rows) did not have ...
-    assert (former_mmt.MMT.EMA_ALPHA, former_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (0.96, False)
-    assert (former_mmt.SOLVER.BASE_LR, former_mmt.INPUT.REA.ENABLED) == (1e-4, False)
+    # ... which the momentum-0.96-adam-kept regime leaves out ...
+    assert (kept_mmt.MMT.EMA_ALPHA, kept_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (0.96, False)
+    assert (kept_mmt.SOLVER.BASE_LR, kept_mmt.INPUT.REA.ENABLED) == (1e-4, False)
     # ... are the reference's again in the reference regime (configs/MMT/Base-MMT.yml).
     assert (ref_mmt.SOLVER.BASE_LR, ref_mmt.INPUT.REA.ENABLED, ref_mmt.MMT.EMA_ALPHA,
             ref_mmt.MMT.RESET_OPTIMIZER_EACH_EPOCH) == (3.5e-4, True, 0.999, True)
@@ -57,7 +53,7 @@ def test_reference_regime_puts_back_the_reference_settings_and_the_variant_wins(
 
 def test_one_setting_regimes_change_one_key_of_the_demo(tmp_path):
     base = _cfg(_specs(tmp_path, ["mmt"], ["demo"])[0][-1])
-    for name, (key, value) in ablation.REFERENCE.items():
+    for name, (key, value) in recipes.REFERENCE.items():
         cfg = _cfg(_specs(tmp_path, ["mmt"], [f"reference-{name}"])[0][-1])
         node, leaf = key.rsplit(".", 1)
         section, other = cfg, base
@@ -84,9 +80,9 @@ def test_summary_compares_rows_differing_in_one_thing():
 
 
 def test_hard_kept_rows_drop_one_soft_loss_and_keep_its_hard_twin_at_the_mmt_weight(tmp_path):
-    cfgs = {group: _cfg(args) for _, _, group, _, _, args in _specs(tmp_path, list(ablation.VARIANTS), ["demo"])}
+    cfgs = {group: _cfg(args) for _, _, group, _, _, args in _specs(tmp_path, list(recipes.VARIANTS), ["demo"])}
     mmt = cfgs["mmt"]
-    assert set(ablation.PAPER_ROWS) < set(ablation.VARIANTS)
+    assert set(recipes.PAPER_ROWS) < set(recipes.VARIANTS)
     for soft, hard, row in (("SOFT_CE_WEIGHT", "HARD_CE_WEIGHT", "mmt-no-soft-ce"),
                             ("SOFT_TRI_WEIGHT", "HARD_TRI_WEIGHT", "mmt-no-soft-tri")):
         kept, raised = cfgs[row + "-hard-kept"].MMT, cfgs[row].MMT

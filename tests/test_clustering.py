@@ -9,7 +9,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from fastreid_mmt.clustering import auto_eps, dbscan, jaccard_distance, kmeans, knn
-from fastreid_mmt.clustering.synthetic_features import clustered_features
+from fastreid_mmt_lab.synthetic.features import clustered_features
 
 RHO = 1.6e-3  # MMT's default
 VALUE_TOL = 1e-4

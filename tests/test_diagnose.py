@@ -1,20 +1,18 @@
-"""tools/diagnose_pseudo_labels.py runs on the embedded data and prints its measurements."""
+"""benchmarks/diagnose_pseudo_labels.py runs on the embedded data and prints its measurements."""
 
 import re
 import subprocess
 import sys
 
-from .conftest import REPO, save_source_checkpoints, small_mmt_cfg, train_net_env
+from .conftest import REPO, TINY_RUN_OPTS, save_source_checkpoints, small_mmt_cfg, train_net_env
 
-TOOL = f"{REPO}/tools/diagnose_pseudo_labels.py"
-SMALL = ["SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64", "INPUT.SIZE_TRAIN", "[32, 16]",
-         "INPUT.SIZE_TEST", "[32, 16]"]
+TOOL = f"{REPO}/benchmarks/diagnose_pseudo_labels.py"
 
 
 def test_diagnose_prints_alignment_label_quality_and_teacher_accuracy(tiny_data, tmp_path):
     paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
     proc = subprocess.run([sys.executable, TOOL, "--config-file", "configs/Demo/mmt.yml", "--kmeans", "10", "20",
-                           "--dbscan-eps", "0.9", "--batches", "1", "--", "MMT.INIT_WEIGHTS", str(paths), *SMALL],
+                           "--dbscan-eps", "0.9", "--batches", "1", "--", "MMT.INIT_WEIGHTS", str(paths), *TINY_RUN_OPTS],
                           cwd=REPO, env=train_net_env(tiny_data), capture_output=True, text=True, timeout=300)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]

@@ -13,11 +13,10 @@ from fastreid.data.data_utils import read_image
 from fastreid.data.transforms import build_transforms
 from fastreid.modeling import build_model
 
-from .conftest import REPO, SMALL_INPUT, save_source_checkpoints, small_mmt_cfg
+from .conftest import REPO, SMALL_INPUT, load_tool, save_source_checkpoints, small_mmt_cfg
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-from export_model import export  # noqa: E402
-from export_model import main as export_main  # noqa: E402
+_export_model = load_tool("export_model")
+export, export_main = _export_model.export, _export_model.main
 
 # Images fed to the ONNX graph: not the exporter's example batch size (the axis is dynamic).
 ONNX_BATCH = 7

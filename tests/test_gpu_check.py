@@ -27,6 +27,6 @@ def test_gpu_check_refuses_without_cuda_unless_smoke(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("with CUDA this would be the full GPU check, not a test")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "gpu_check.py"), "--out", str(tmp_path)],
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "gpu_check.py"), "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "no CUDA device" in proc.stderr

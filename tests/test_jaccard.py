@@ -10,10 +10,10 @@ from fastreid_mmt.clustering import auto_eps, dbscan, jaccard_distance, knn
 from fastreid_mmt.clustering.dbscan import eps_rule_pairs
 from fastreid_mmt.clustering.knn import farthest
 from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
-from fastreid_mmt.clustering.synthetic_features import clustered_features, hub_features
+from fastreid_mmt_lab.synthetic.features import clustered_features, hub_features
 
 from .conftest import small_mmt_cfg
-from .jaccard_reference import mmt_eps_rule, mmt_jaccard_dense
+from fastreid_mmt_lab.jaccard_reference import mmt_eps_rule, mmt_jaccard_dense
 
 RHO = 1.6e-3
 VALUE_TOL = 1e-5

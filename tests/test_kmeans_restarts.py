@@ -10,7 +10,7 @@ import torch
 
 from fastreid_mmt.clustering import kmeans
 from fastreid_mmt.clustering.pseudo_labels import cluster_centroids
-from fastreid_mmt.clustering.synthetic_features import clustered_features
+from fastreid_mmt_lab.synthetic.features import clustered_features
 
 from .conftest import REPO
 
@@ -34,7 +34,7 @@ def test_restarts_keep_the_lowest_inertia_and_one_restart_is_the_default(backend
 
 def test_fidelity_benchmark_smoke():
     proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "benchmark_kmeans_fidelity.py"), "--synthetic", "300", "32", "30",
+        [sys.executable, os.path.join(REPO, "benchmarks", "kmeans_fidelity.py"), "--synthetic", "300", "32", "30",
          "--k", "10", "--sklearn-runs", "2", "--ours", "faiss:0:1", "torch:0:1"],
         cwd=REPO, capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"))
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -8,7 +8,8 @@ from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 from fastreid.utils.events import EventStorage
 
 from fastreid_mmt.modeling import ema_momentum, ema_update
-from fastreid_mmt.modeling.meta_arch.mmt import CLASSIFIER_KEY, NET_NAMES
+from fastreid_mmt.modeling.meta_arch.mmt import NET_NAMES
+from fastreid_mmt.modeling.weights_io import CLASSIFIER_KEY
 
 from .conftest import SMALL_INPUT, small_mmt_cfg
 

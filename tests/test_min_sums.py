@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from fastreid_mmt.clustering import min_sums, run_kernels
 from fastreid_mmt.clustering.jaccard import _encoding_vectors
 from fastreid_mmt.clustering.knn import knn
-from fastreid_mmt.clustering.synthetic_features import hub_features
+from fastreid_mmt_lab.synthetic.features import hub_features
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from fastreid_mmt.data.synthetic import TEST_CAMERA_REGEX, write_folder_layouts
+from fastreid_mmt_lab.synthetic import TEST_CAMERA_REGEX, write_folder_layouts
 
 from .conftest import scratch_dir
 from .preempt import run, run_ok

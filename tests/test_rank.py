@@ -21,10 +21,9 @@ from fastreid.modeling import build_model
 from fastreid_mmt.retrieval.ranking import (average_precision, blocked_topk, cosine_distance, encode_labels,
                                             same_identity_camera)
 
-from .conftest import REPO, save_source_checkpoints, scratch_dir, small_mmt_cfg, train_net_env
+from .conftest import REPO, load_tool, save_source_checkpoints, scratch_dir, small_mmt_cfg, train_net_env
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-from rank import main as rank_main  # noqa: E402
+rank_main = load_tool("rank").main
 
 RANK_PY = os.path.join(REPO, "tools", "rank.py")
 MARKET = "Market-1501-v15.09.15"

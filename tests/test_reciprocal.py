@@ -32,7 +32,7 @@ def _expansion_sets(feats, k1):
 
 
 def test_known_entries_are_the_search_values_of_those_pairs():
-    from fastreid_mmt.clustering.synthetic_features import hub_features
+    from fastreid_mmt_lab.synthetic.features import hub_features
 
     feats, _ = hub_features(600, 32, seed=3)
     sq_dist, rank, pattern = _expansion_sets(feats, 12)
@@ -51,7 +51,7 @@ def test_known_entries_are_the_search_values_of_those_pairs():
 
 
 def test_weights_with_known_distances_equal_the_sampled_ones():
-    from fastreid_mmt.clustering.synthetic_features import hub_features
+    from fastreid_mmt_lab.synthetic.features import hub_features
 
     feats, _ = hub_features(600, 32, seed=3)
     sq_dist, rank, pattern = _expansion_sets(feats, 12)

@@ -1,18 +1,15 @@
 """Reading a run's metrics per epoch, its plot and the signals' correlation with mAP."""
 
 import json
-import os
-import sys
 
 import pytest
 
-from fastreid_mmt.run_metrics import per_epoch, read_metrics
+from fastreid_mmt.run_metrics import per_epoch, read_metrics, run_curves
+from fastreid_mmt_lab.signal_study import run_correlations
 
-from .conftest import REPO
+from .conftest import load_tool
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import plot_run  # noqa: E402
-import signal_correlation  # noqa: E402
+plot_run = load_tool("plot_run")
 
 ITERS = 10
 
@@ -37,7 +34,7 @@ def test_signal_of_epoch_e_pairs_with_the_map_after_e_epochs(tmp_path):
     curves = per_epoch(read_metrics(run), ITERS, ["mAP", "mmt/mean_net_nn_agreement"])
     assert curves["mAP"] == {1: 50.0, 2: 52.0, 3: 51.0, 4: 55.0}
     assert curves["mmt/mean_net_nn_agreement"] == {0: 0.4, 1: 0.5, 2: 0.6, 3: 0.55}
-    rho = signal_correlation.run_correlations(plot_run.run_curves(run))
+    rho = run_correlations(run_curves(run))
     assert rho["mmt/mean_net_nn_agreement"] == pytest.approx(1.0)  # same ranks as 50, 52, 51
     assert rho["mmt/label_nmi_previous"] == pytest.approx(0.5)
     assert rho["mmt/num_clusters"] != rho["mmt/num_clusters"]  # constant: nan, reported as such

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastreid_mmt.data import synthetic  # importing fastreid_mmt applies the fast-reid compat shims
+from fastreid_mmt_lab import synthetic  # importing fastreid_mmt applies the fast-reid compat shims
 
 from fastreid.data.datasets import DukeMTMC, Market1501  # noqa: E402  (after the shims)
 
-from .conftest import scratch_dir
+from .conftest import load_tool, scratch_dir
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO_ROOT, "tools", "make_synthetic_data.py")
@@ -171,20 +170,12 @@ def test_invalid_arguments(tmp_path):
     assert not (tmp_path / "budget").exists()  # checked before the source domain is written
 
 
-def _load_cli():
-    """Imports tools/make_synthetic_data.py as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("make_synthetic_data", CLI)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cli_writes_refuses_and_forces(tmp_path, capsys):
     root = tmp_path / "data"
     args = ["--root", str(root), "--num-ids-source", "2", "--num-ids-target", "2",
             "--num-query-ids-source", "1", "--num-query-ids-target", "1", "--images-per-id", "2",
             "--height", str(HEIGHT), "--width", str(WIDTH), "--seed", str(SEED)]
-    cli = _load_cli()
+    cli = load_tool("make_synthetic_data")
     assert cli.main(args) == 0
     assert "train: 2 ids / 4 images" in capsys.readouterr().out
 

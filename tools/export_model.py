@@ -15,21 +15,20 @@ average of both mean nets' L2-normalised features); the batch axis is dynamic.
 
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
+import torch
 
-import fastreid_mmt  # noqa: E402,F401
-from fastreid.modeling import build_model  # noqa: E402
-from fastreid.utils.checkpoint import Checkpointer  # noqa: E402
+import fastreid_mmt  # noqa: F401
+from fastreid.modeling import build_model
+from fastreid.utils.checkpoint import Checkpointer
 
-from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
-from fastreid_mmt.modeling.feature_network import FeatureNetwork  # noqa: E402
-from fastreid_mmt.modeling.meta_arch.mmt import CLASSIFIER_KEY, TEST_NETS  # noqa: E402
-from fastreid_mmt.modeling.onnx_export import check_onnx_available, export_onnx  # noqa: E402
-from fastreid_mmt.retrieval.weights import load_feature_model  # noqa: E402
+from fastreid_mmt.engine.setup import build_cfg
+from fastreid_mmt.modeling.feature_network import FeatureNetwork
+from fastreid_mmt.modeling.meta_arch.mmt import TEST_NETS
+from fastreid_mmt.modeling.weights_io import CLASSIFIER_KEY
+from fastreid_mmt.modeling.onnx_export import check_onnx_available, export_onnx
+from fastreid_mmt.retrieval.weights import load_feature_model
 
 # Nodes this plugin adds to fast-reid's config; plain fast-reid rejects unknown keys.
 PLUGIN_KEYS = ("MMT", "PRETRAIN", "SEED")

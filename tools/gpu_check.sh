@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check: clustering and MMT training speed on one NVIDIA GPU, one table (see tools/gpu_check.py).
+# GPU check: clustering and MMT training speed on one NVIDIA GPU, one table (see benchmarks/gpu_check.py).
 #
 #   bash tools/gpu_check.sh WHEEL_DIR [OUT_DIR]
 #
@@ -27,5 +27,7 @@ if [ -n "$missing" ]; then
   still=$("$PY" -c 'import importlib.util as u; print(" ".join(m for m in ("fastreid", "yacs", "termcolor", "faiss") if u.find_spec(m) is None))')
   [ -z "$still" ] || { echo "gpu_check: still missing after installing $WHEELS: $still" >&2; exit 2; }
 fi
+# The repository's packages, for a machine where they are not installed (pip install -e .).
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
-exec "$PY" tools/gpu_check.py --out "$OUT" "${@:3}"
+exec "$PY" benchmarks/gpu_check.py --out "$OUT" "${@:3}"

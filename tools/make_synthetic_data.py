@@ -17,10 +17,8 @@ import time
 from typing import List, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
 
-from fastreid_mmt.data import synthetic  # noqa: E402  (needs the sys.path entry above)
+from fastreid_mmt_lab import synthetic
 
 EXIT_ERROR = 2
 COUNT_KEYS = ("train", "query", "gallery")

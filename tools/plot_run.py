@@ -8,43 +8,48 @@ cluster-size quantiles), and target mAP / NMI with true ids where the run has th
 
 x axis: epoch. A clustering signal at epoch e comes from the mean nets after e epochs of
 training (clustered before epoch e); the mAP at epoch e was evaluated after e epochs: the
-same network state.
+same network state. Epochs whose clustering left most crops out (outliers) are shaded.
 """
 
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fastreid_mmt.clustering.signals import (LABEL_AGREEMENT, MEAN_NET_AGREEMENT, NUM_CLUSTERS, OUTLIER_SHARE,
+                                             SCALAR_PREFIX, SIZE_SIGNALS)
+from fastreid_mmt.run_metrics import MAP_SUFFIX, TRUE_ID_SIGNALS, run_curves
 
-from fastreid_mmt.run_metrics import (MAP_SUFFIX, SIGNALS, TRUE_ID_SIGNALS, config_value, metric_key,  # noqa: E402
-                                      per_epoch, read_metrics)
+
+def _logged(*names):
+    return tuple(SCALAR_PREFIX + name for name in names)
+
 
 # Panels: (title, keys drawn together).
 PANELS = (
-    ("agreement (label-free)", ("mmt/label_nmi_previous", "mmt/mean_net_nn_agreement")),
-    ("clusters (label-free)", ("mmt/num_clusters",)),
-    ("cluster sizes (label-free)", ("mmt/cluster_size_p10", "mmt/cluster_size_p50", "mmt/cluster_size_p90")),
-    ("outliers (label-free)", ("mmt/outlier_share",)),
+    ("agreement (label-free)", _logged(LABEL_AGREEMENT, MEAN_NET_AGREEMENT)),
+    ("clusters (label-free)", _logged(NUM_CLUSTERS)),
+    ("cluster sizes (label-free)", _logged(*SIZE_SIGNALS)),
+    ("outliers (label-free)", _logged(OUTLIER_SHARE)),
     ("with true target ids", TRUE_ID_SIGNALS),
 )
+PANEL_COLUMNS = 3
+PANEL_SIZE_IN = (4.0, 3.0)
+# Epochs whose clustering left more than this share of the crops out are shaded in every panel.
+MOST_LEFT_OUT = 0.5
 
 
-def run_curves(run_dir):
-    """``{key: {epoch: value}}`` of the signals and of target mAP (key ``mAP``) where present."""
-    rows = read_metrics(run_dir)
-    ipe = int(config_value(run_dir, "MMT.ITERS_PER_EPOCH"))
-    curves = per_epoch(rows, ipe, SIGNALS + TRUE_ID_SIGNALS)
-    key = metric_key(rows, MAP_SUFFIX)
-    if key:
-        curves[MAP_SUFFIX] = per_epoch(rows, ipe, [key])[key]
-    return curves
+def left_out_epochs(curves):
+    """Epochs whose clustering left most crops out (outlier share above MOST_LEFT_OUT)."""
+    share = curves.get(SCALAR_PREFIX + OUTLIER_SHARE, {})
+    return sorted(epoch for epoch, value in share.items() if value > MOST_LEFT_OUT)
 
 
 def plot(curves, path, title):
+    """Draw the run's curves as a grid of panels (whole-number epoch ticks) into ``path``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = [(t, [k for k in keys if k in curves]) for t, keys in PANELS]
     panels = [(t, keys) for t, keys in panels if keys]
@@ -52,14 +57,25 @@ def plot(curves, path, title):
         panels.append(("target test mAP (%)", [MAP_SUFFIX]))
     if not panels:
         raise ValueError("the run logged no MMT signal (is it an MMT run after its first clustering?)")
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
-    for ax, (panel_title, keys) in zip(axes[0], panels):
+    rows = -(-len(panels) // PANEL_COLUMNS)
+    columns = min(PANEL_COLUMNS, len(panels))
+    fig, axes = plt.subplots(rows, columns, figsize=(PANEL_SIZE_IN[0] * columns, PANEL_SIZE_IN[1] * rows),
+                             squeeze=False)
+    flagged = left_out_epochs(curves)
+    for ax, (panel_title, keys) in zip(axes.flat, panels):
         for key in keys:
             epochs = sorted(curves[key])
-            ax.plot(epochs, [curves[key][e] for e in epochs], marker="o", label=key.replace("mmt/", ""))
+            ax.plot(epochs, [curves[key][e] for e in epochs], marker="o", label=key.replace(SCALAR_PREFIX, ""))
+        for epoch in flagged:
+            ax.axvspan(epoch - 0.5, epoch + 0.5, color="red", alpha=0.12, linewidth=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", title=panel_title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if flagged:
+        title += f"\nshaded: epochs whose clustering left most crops out ({', '.join(map(str, flagged))})"
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -25,19 +25,18 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import fastreid_mmt  # noqa: E402,F401  (applies the compat shims and registers MMT)
-from fastreid.data.transforms import build_transforms  # noqa: E402
+import fastreid_mmt  # noqa: F401  (applies the compat shims and registers MMT)
+from fastreid.data.transforms import build_transforms
 
-from fastreid_mmt.data import dataset_root  # noqa: E402
-from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
-from fastreid_mmt.retrieval.image_sets import (GALLERY, LABELLED_CHOICES, QUERY, first_per_camera,  # noqa: E402
+from fastreid_mmt.data import dataset_root
+from fastreid_mmt.engine.setup import build_cfg
+from fastreid_mmt.retrieval.image_sets import (GALLERY, LABELLED_CHOICES, QUERY, first_per_camera,
                                                read_image_set)
-from fastreid_mmt.retrieval.retrieve import check_topk, rank_gallery, save_ranking  # noqa: E402
-from fastreid_mmt.retrieval.sheet import (DEFAULT_MAX_ROWS, draw_before_after_sheet, draw_sheet,  # noqa: E402
+from fastreid_mmt.retrieval.retrieve import check_topk, rank_gallery, save_ranking
+from fastreid_mmt.retrieval.sheet import (DEFAULT_MAX_ROWS, draw_before_after_sheet, draw_sheet,
                                           rows_from_ranking)
-from fastreid_mmt.retrieval.weights import load_feature_model  # noqa: E402
+from fastreid_mmt.retrieval.weights import load_feature_model
 
 DEFAULT_TOPK = 10
 SHEET = "ranks.png"

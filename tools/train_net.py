@@ -5,18 +5,15 @@
     python tools/train_net.py --config-file configs/MMT/market.yml --eval-only MODEL.WEIGHTS x.pth
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import fastreid_mmt  # noqa: E402,F401  (applies the compat shims and registers MMT)
-from fastreid.engine import default_argument_parser  # noqa: E402
-from fastreid.utils.checkpoint import Checkpointer  # noqa: E402
+import fastreid_mmt  # noqa: F401  (applies the compat shims and registers MMT)
+from fastreid.engine import default_argument_parser
+from fastreid.utils.checkpoint import Checkpointer
 
-from fastreid_mmt.engine import MMTTrainer, SourceTrainer  # noqa: E402
-from fastreid_mmt.engine.launch import launch  # noqa: E402
-from fastreid_mmt.engine.setup import setup  # noqa: E402
+from fastreid_mmt.engine import MMTTrainer, SourceTrainer
+from fastreid_mmt.engine.launch import launch
+from fastreid_mmt.engine.setup import setup
 
 
 def main(args):

@@ -12,6 +12,17 @@ from .knn import knn
 
 # Quantiles of the cluster sizes.
 SIZE_QUANTILES = (0.1, 0.5, 0.9)
+# Prefix of every per-epoch scalar MMTHook logs (``metrics.json``, TensorBoard).
+SCALAR_PREFIX = "mmt/"
+# Names of the label-free signals, as MMTHook logs them (after SCALAR_PREFIX).
+NUM_CLUSTERS, OUTLIER_SHARE = "num_clusters", "outlier_share"
+SIZE_SIGNALS = tuple(f"cluster_size_p{int(q * 100)}" for q in SIZE_QUANTILES)
+CLUSTER_SIGNALS = (NUM_CLUSTERS, OUTLIER_SHARE) + SIZE_SIGNALS
+LABEL_AGREEMENT = "label_nmi_previous"
+MEAN_NET_AGREEMENT = "mean_net_nn_agreement"
+LABEL_FREE_SIGNALS = (LABEL_AGREEMENT, MEAN_NET_AGREEMENT) + CLUSTER_SIGNALS
+# Diagnostics against the target's true ids (only where the target has them).
+TRUE_ID_SIGNALS = ("nmi", "ari")
 
 
 def singletons(labels):
@@ -68,8 +79,6 @@ def cluster_statistics(labels):
     labels = np.asarray(labels)
     sizes = np.bincount(labels[labels >= 0])
     sizes = sizes[sizes > 0]
-    stats = {"num_clusters": float(len(sizes)), "outlier_share": float((labels < 0).mean())}
-    for q in SIZE_QUANTILES:
-        stats[f"cluster_size_p{int(q * 100)}"] = float(np.quantile(sizes, q)) if len(sizes) else 0.0
-    return stats
+    quantiles = [float(np.quantile(sizes, q)) if len(sizes) else 0.0 for q in SIZE_QUANTILES]
+    return dict(zip(CLUSTER_SIGNALS, [float(len(sizes)), float((labels < 0).mean()), *quantiles]))
 

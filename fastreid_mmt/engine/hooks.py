@@ -15,7 +15,8 @@ from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 
 from ..clustering.pseudo_labels import compute_pseudo_labels
-from ..clustering.signals import cluster_statistics, label_agreement, nearest_neighbour_agreement
+from ..clustering.signals import (LABEL_AGREEMENT, MEAN_NET_AGREEMENT, SCALAR_PREFIX, TRUE_ID_SIGNALS,
+                                 cluster_statistics, label_agreement, nearest_neighbour_agreement)
 from ..data import build_extract_loader, build_pseudo_label_loader
 from ..modeling import ema_momentum, ema_update
 from .atomic import atomic_write
@@ -156,10 +157,10 @@ class MMTHook(HookBase):
         """The label-free per-epoch signals (see the class docstring), as ``mmt/*`` scalars."""
         stats = cluster_statistics(labels)
         if len(per_net) == 2:
-            stats["mean_net_nn_agreement"] = nearest_neighbour_agreement(*per_net)
+            stats[MEAN_NET_AGREEMENT] = nearest_neighbour_agreement(*per_net)
         if previous is not None and len(previous) == len(labels):
-            stats["label_nmi_previous"] = label_agreement(previous, labels)
-        return {f"mmt/{key}": value for key, value in stats.items()}
+            stats[LABEL_AGREEMENT] = label_agreement(previous, labels)
+        return {SCALAR_PREFIX + key: value for key, value in stats.items()}
 
     def save_labels(self, labels):
         """``OUTPUT_DIR/pseudo_labels/epoch_XXX.npy`` (main process): for diagnosis and for
@@ -200,8 +201,9 @@ class MMTHook(HookBase):
         gt = self.target.gt_pids
         if gt is not None and len(gt) == len(labels):
             # Diagnostic only: ground truth never reaches training.
-            stats["mmt/nmi"] = float(normalized_mutual_info_score(gt, labels))
-            stats["mmt/ari"] = float(adjusted_rand_score(gt, labels))
+            nmi, ari = (SCALAR_PREFIX + name for name in TRUE_ID_SIGNALS)
+            stats[nmi] = float(normalized_mutual_info_score(gt, labels))
+            stats[ari] = float(adjusted_rand_score(gt, labels))
         self.trainer.storage.put_scalars(**stats, smoothing_hint=False)
         logger.info("MMT epoch %d pseudo labels: %s", self.trainer.epoch,
                     ", ".join(f"{k[4:]}={v:.4g}" for k, v in stats.items()))

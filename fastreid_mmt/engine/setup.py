@@ -20,7 +20,8 @@ from ..clustering.pseudo_labels import METHODS
 from ..config import add_mmt_config
 from ..data import dataset_root
 from ..data.inputs import check_inputs
-from ..modeling.meta_arch.mmt import TEST_NETS, check_init_weight_paths
+from ..modeling.meta_arch.mmt import TEST_NETS
+from ..modeling.weights_io import check_init_weight_paths
 from .test_sets import test_set_names
 
 logger = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ L2-normalised features. :class:`FeatureNetwork` holds exactly the networks that 
 fast-reid's pixel normalisation, so it can be traced (ONNX) or used without the MMT wrapper.
 """
 
-import torch.nn.functional as F
 from torch import nn
 
+from .feature_average import average_normalized
 from .meta_arch.mmt import MMT
 
 
@@ -59,5 +59,4 @@ class FeatureNetwork(nn.Module):
         x = (images - self.pixel_mean) / self.pixel_std
         if len(self.nets) == 1:
             return self.nets[0].heads(self.nets[0].backbone(x))
-        first, second = (F.normalize(net.heads(net.backbone(x)), dim=1) for net in self.nets)
-        return (first + second) / 2
+        return average_normalized([net.heads(net.backbone(x)) for net in self.nets])

@@ -18,8 +18,8 @@ import os
 from fastreid.modeling import build_model
 
 from ..modeling.feature_network import FeatureNetwork
-from ..modeling.meta_arch.mmt import (CLASSIFIER_KEY, NET_NAMES, build_base_network, check_state_matches,
-                                      read_state_dict)
+from ..modeling.meta_arch.mmt import NET_NAMES, build_base_network
+from ..modeling.weights_io import CLASSIFIER_KEY, check_state_matches, read_state_dict
 
 MMT_ARCH = "MMT"
 # What to fix when a checkpoint does not fit the config.

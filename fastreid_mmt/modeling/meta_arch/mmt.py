@@ -1,7 +1,5 @@
 """The MMT meta-architecture: two students, two mean nets, the MMT loss dict."""
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -11,16 +9,16 @@ from fastreid.config import configurable
 from fastreid.modeling.losses import log_accuracy
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY
 
+from ..feature_average import average_normalized
 from .chunked import check_cpu_bf16, forward_in_chunks
+from ..weights_io import CLASSIFIER_KEY, check_init_weight_paths, check_state_matches, load_network_state
 from ..losses import cross_entropy_loss, soft_cross_entropy, soft_softmax_triplet_loss, softmax_triplet_loss
 
 # The four networks, in the order of their roles: (student, its mean net) pairs.
 NET_NAMES = ("net1", "net2", "mean_net1", "mean_net2")
 # Name of the classifier parameter inside a fast-reid network (EmbeddingHead / ClasHead).
-CLASSIFIER_KEY = "heads.weight"
 TEST_NETS = ("mean_net1", "mean_net2", "mean")
 # How many offending keys an architecture-mismatch error lists.
-_KEYS_SHOWN = 8
 
 
 def build_base_network(cfg):
@@ -207,8 +205,7 @@ class MMT(nn.Module):
         images = batched_inputs["images"] if isinstance(batched_inputs, dict) else batched_inputs
         images = self.preprocess(images)
         if self.test_net == "mean":
-            feats = [F.normalize(self._run(net, images), dim=1) for net in (self.mean_net1, self.mean_net2)]
-            return (feats[0] + feats[1]) / 2
+            return average_normalized([self._run(net, images) for net in (self.mean_net1, self.mean_net2)])
         return self._run(getattr(self, self.test_net), images)
 
     @torch.no_grad()
@@ -266,73 +263,3 @@ class MMT(nn.Module):
             check_state_matches(path, net, state)
             net.load_state_dict(state, strict=False)
             mean_net.load_state_dict(state, strict=False)
-
-
-def check_init_weight_paths(paths):
-    """Raise unless ``paths`` (``MMT.INIT_WEIGHTS``) are two existing files.
-
-    Raises:
-        ValueError: not exactly two paths.
-        FileNotFoundError: naming every path that does not exist.
-    """
-    if isinstance(paths, str) or len(paths) != 2:
-        raise ValueError(
-            f"MMT.INIT_WEIGHTS must be two checkpoint paths (source pre-training with two "
-            f"seeds), got {paths!r}")
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise FileNotFoundError(f"MMT.INIT_WEIGHTS: checkpoint not found: {', '.join(missing)} (run the source "
-                                f"pre-training first, see README 'Recipe')")
-
-
-def save_base_networks(cfg, folder, seeds=(1, 2)):
-    """Save randomly initialised networks of ``cfg``'s architecture, one per seed, as stand-ins
-    for source pre-training (tests, speed benchmarks). Returns their paths."""
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        path = os.path.join(str(folder), f"random-seed{seed}.pth")
-        torch.save({"model": build_base_network(cfg).state_dict()}, path)
-        paths.append(path)
-    return paths
-
-
-def read_state_dict(path, key="MMT.INIT_WEIGHTS"):
-    """The whole state dict of a fast-reid checkpoint (``{"model": ...}``) or a bare one, without
-    DDP's ``module.`` prefixes. Raises ValueError (naming ``key`` and ``path``) when unreadable."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{key}: cannot read checkpoint {path}: {err}") from err
-    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f"{key}: {path} holds no state dict")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-
-
-def load_network_state(path):
-    """State dict of one network from a fast-reid checkpoint (``{"model": ...}``) or a bare
-    state dict, without its classifier."""
-    state = read_state_dict(path)
-    state.pop(CLASSIFIER_KEY, None)
-    return state
-
-
-def check_state_matches(path, net, state, key="MMT.INIT_WEIGHTS",
-                        hint="MODEL.BACKBONE.NAME / DEPTH / HEADS must equal those of the pre-training"):
-    """Raise ValueError naming the keys of ``state`` that do not fit ``net`` (classifier and
-    the fixed pixel statistics excepted); ``key`` names the path's origin and ``hint`` the fix
-    in the message."""
-    expected = {k: v.shape for k, v in net.state_dict().items() if k != CLASSIFIER_KEY}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k]))
-    if missing or unexpected or wrong:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-            if keys:
-                more = f" (+{len(keys) - _KEYS_SHOWN} more)" if len(keys) > _KEYS_SHOWN else ""
-                parts.append(f"{label}: {', '.join(keys[:_KEYS_SHOWN])}{more}")
-        raise ValueError(
-            f"{key}: {path} does not match the configured architecture ({hint}): " + "; ".join(parts))

@@ -5,7 +5,7 @@ Every case runs alone in a fresh subprocess. It generates its features (untimed)
 the kernel's peak-RSS mark (``/proc/self/clear_refs``), runs the timed pipeline and reports
 wall and CPU seconds and the peak resident memory of the whole process during the
 pipeline (``VmHWM``: interpreter, torch and features included). Families
-(``fastreid_mmt.clustering.synthetic_features``): ``clustered`` (identities in groups,
+(``fastreid_mmt_lab.synthetic.features``): ``clustered`` (identities in groups,
 re-ID-like) and ``hub`` (noise larger than the distance between identities: k-NN hubs,
 query-expanded vectors sharing columns with thousands of rows). Cases:
 
@@ -17,7 +17,7 @@ query-expanded vectors sharing columns with thousands of rows). Cases:
 (c) the two variants on the same features: eps and ARI between their labels.
 (d) ``kmeans`` (faiss and torch backends) against scikit-learn ``KMeans``.
 
-Usage: ``python tools/benchmark_clustering.py [--quick] [--sections abcd]`` (``--quick``: small
+Usage: ``python benchmarks/clustering.py [--quick] [--sections abcd]`` (``--quick``: small
 sizes; ``--sections``: which cases to run).
 """
 
@@ -43,7 +43,7 @@ GOALS = dict(speedup=5.0, knn_ratio=1.5, ari=0.999, mem_gb={256: 2.0, 2048: 4.0}
 
 
 def make_features(family, num, dim, num_ids=None):
-    from fastreid_mmt.clustering.synthetic_features import clustered_features, hub_features
+    from fastreid_mmt_lab.synthetic.features import clustered_features, hub_features
 
     if family == "hub":
         return hub_features(num, dim)
@@ -78,7 +78,7 @@ def _measure(run):
 def _dense_pipeline(feats, variant):
     from sklearn.cluster import DBSCAN
 
-    from tests.jaccard_reference import mmt_eps_rule, mmt_jaccard_dense
+    from fastreid_mmt_lab.jaccard_reference import mmt_eps_rule, mmt_jaccard_dense
 
     if variant == "spcl":
         from fastreid.utils.compute_dist import compute_jaccard_distance
@@ -95,7 +95,6 @@ def child(spec, out_dir):
     """Runs one case in this process and prints one JSON line."""
     import torch
 
-    sys.path.insert(0, REPO)
     from fastreid_mmt.clustering import auto_eps, dbscan, jaccard_distance, kmeans, knn
     from fastreid_mmt.clustering.dbscan import eps_rule_pairs
 
@@ -294,7 +293,7 @@ def main():
     flags = (" --quick" if args.quick else "") + (f" --sections {args.sections}" if args.sections != "abcd" else "")
     flags += f" --families {args.families}" if families != list(FAMILIES) else ""
     flags += f" --repeats {args.repeats}" if args.repeats != 3 else ""
-    header = [f"Command: `python tools/benchmark_clustering.py{flags}`\n",
+    header = [f"Command: `python benchmarks/clustering.py{flags}`\n",
               f"Machine: {machine_description()}.",
               f"Load average (1 min) at start / end: {load_start[0]:.1f} / {load_end[0]:.1f}.\n",
               "Time: wall-clock seconds of the pipeline (features generated beforehand); CPU: user + system seconds "

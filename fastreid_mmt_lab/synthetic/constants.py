@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..checks import FILE_NAME_PATTERN, SPLIT_FOLDERS
+from fastreid_mmt.data.checks import FILE_NAME_PATTERN, SPLIT_FOLDERS
 
 # ---------------------------------------------------------------------------
 # Public constants

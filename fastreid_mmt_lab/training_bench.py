@@ -1,28 +1,18 @@
-#!/usr/bin/env python
-"""Time MMT training through ``tools/train_net.py`` with 1, 2, ... processes.
+"""Timed MMT training through ``tools/train_net.py``: one epoch from random source checkpoints,
+its speed, clustering time and peak memory read from the log (``benchmarks/training.py`` and
+``benchmarks/gpu_check.py`` run it)."""
 
-    python tools/benchmark_training.py --data-root output/demo/data --procs 1 2 --iters 40 \
-        --config-file configs/Demo/mmt.yml [KEY VALUE ...]
-
-Each process count runs one MMT epoch of ``--iters`` iterations (plus its clustering and the
-final evaluation) from the same two randomly initialised source checkpoints (``--random-init``,
-the default) or ``MMT.INIT_WEIGHTS`` given as an override. Prints one Markdown table: training
-speed (fast-reid's own "Overall training speed" line), target images per second (each image
-pair = 4 network passes), feature extraction and clustering time of epoch 0, peak GPU memory
-(CUDA only) and whether the epoch-0 pseudo labels equal those of the first process count.
-"""
-
-import argparse
 import os
 import re
 import subprocess
 import sys
 import time
 
-import numpy as np
+from fastreid_mmt.engine.setup import build_cfg
+from .random_weights import save_base_networks
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN_NET = os.path.join(REPO, "tools", "train_net.py")
+from .jobs import REPO_ROOT, TRAIN_NET
+
 
 SPEED = re.compile(r"Overall training speed: (\d+) iterations in \S+ \(([\d.]+) s / it\)")
 EPOCH0 = re.compile(r"MMT epoch 0 pseudo labels: .*extract_time=([\d.e+-]+), cluster_time=([\d.e+-]+)")
@@ -33,10 +23,6 @@ PER_BN = re.compile(r"Images per BN: (\d+)")
 def random_source_checkpoints(config_file, opts, folder):
     """Two randomly initialised networks of the configured architecture, saved as the two
     source checkpoints MMT starts from (speed does not depend on the weights)."""
-    sys.path.insert(0, REPO)
-    from fastreid_mmt.engine.setup import build_cfg
-    from fastreid_mmt.modeling.meta_arch.mmt import save_base_networks
-
     return save_base_networks(build_cfg(config_file, opts), folder)
 
 
@@ -64,7 +50,7 @@ def run_training(config_file, procs, iters, opts, out_dir, data_root, timeout=36
             "SEED", "0", "OUTPUT_DIR", out_dir]
     env = dict(os.environ, FASTREID_DATASETS=data_root, PYTHONWARNINGS="ignore")
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     if proc.returncode:
@@ -73,6 +59,7 @@ def run_training(config_file, procs, iters, opts, out_dir, data_root, timeout=36
 
 
 def _fmt(value, spec):
+    """``value`` formatted, or ``-`` when it was not measured."""
     return "-" if value is None else format(value, spec)
 
 
@@ -88,36 +75,3 @@ def table(rows, batch):
                      f"{_fmt(row['extract_s'], '.2f')} | {_fmt(row['cluster_s'], '.2f')} | "
                      f"{_fmt(row['max_mem_mb'], 'd')} | {row.get('same_labels', '-')} | {row['wall_s']:.0f} |")
     return "\n".join(lines)
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", default=os.path.join(REPO, "configs", "Demo", "mmt.yml"))
-    parser.add_argument("--data-root", required=True, help="FASTREID_DATASETS holding the target set")
-    parser.add_argument("--procs", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--iters", type=int, default=40, help="MMT iterations timed per run")
-    parser.add_argument("--output-dir", default="output/benchmark_training")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
-    args = parser.parse_args()
-    opts = list(args.opts)
-    if "MMT.INIT_WEIGHTS" not in opts:
-        paths = random_source_checkpoints(args.config_file, opts, os.path.join(args.output_dir, "init"))
-        opts += ["MMT.INIT_WEIGHTS", str(paths)]
-    rows, first = {}, None
-    for procs in args.procs:
-        out = os.path.join(args.output_dir, f"procs{procs}")
-        rows[procs] = run_training(args.config_file, procs, args.iters, opts, out, args.data_root)
-        labels = np.load(os.path.join(out, "pseudo_labels", "epoch_000.npy"))
-        first = labels if first is None else first
-        rows[procs]["same_labels"] = "yes" if np.array_equal(labels, first) else "no"
-    sys.path.insert(0, REPO)
-    from fastreid_mmt.engine.setup import build_cfg
-
-    batch = build_cfg(args.config_file, opts).SOLVER.IMS_PER_BATCH
-    print(f"Command: {' '.join(sys.argv)}")
-    print(f"Batch {batch} images (x2 views) per iteration; {args.iters} iterations per run.\n")
-    print(table(rows, batch))
-
-
-if __name__ == "__main__":
-    main()

@@ -17,29 +17,26 @@ The true ids are read here for measurement only; nothing is trained.
 
 Example (after ``make demo``)::
 
-    FASTREID_DATASETS=output/demo/data .venv/bin/python tools/diagnose_pseudo_labels.py \\
+    FASTREID_DATASETS=output/demo/data .venv/bin/python benchmarks/diagnose_pseudo_labels.py \\
         --config-file configs/Demo/mmt.yml --kmeans 200 100 300 400 --dbscan-eps 0.3 0.4 -- MODEL.DEVICE cpu
 """
 
 import argparse
-import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import fastreid_mmt  # noqa: E402,F401  (compat shims, registrations)
-from fastreid.modeling import build_model  # noqa: E402
-from fastreid.utils.env import seed_all_rng  # noqa: E402
+import fastreid_mmt  # noqa: F401  (compat shims, registrations)
+from fastreid.modeling import build_model
+from fastreid.utils.env import seed_all_rng
 
-from fastreid_mmt.clustering import kmeans  # noqa: E402
-from fastreid_mmt.clustering.pseudo_labels import cluster_centroids, compute_pseudo_labels  # noqa: E402
-from fastreid_mmt.data import build_extract_loader, build_pseudo_label_loader, load_target_set  # noqa: E402
-from fastreid_mmt.engine.setup import build_cfg  # noqa: E402
+from fastreid_mmt.clustering import kmeans
+from fastreid_mmt.clustering.pseudo_labels import cluster_centroids, compute_pseudo_labels
+from fastreid_mmt.data import build_extract_loader, build_pseudo_label_loader, load_target_set
+from fastreid_mmt.engine.setup import build_cfg
 
 SEED = 1
 

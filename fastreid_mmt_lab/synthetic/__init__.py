@@ -37,7 +37,7 @@ Modules (each imports only from those listed before it):
 * ``layout``: file names, planning the splits and writing the domain folders.
 
 Example:
-    >>> from fastreid_mmt.data.synthetic import write_pair
+    >>> from fastreid_mmt_lab.synthetic import write_pair
     >>> counts = write_pair("datasets", source="duke", target="market")
 """
 

@@ -19,15 +19,14 @@ the averaged mean-net feature of the target training set that MMT clusters at ep
 
 Example::
 
-    python tools/benchmark_kmeans_fidelity.py --synthetic 12936 2048 751 --k 500 --sklearn-runs 10 \
+    python benchmarks/kmeans_fidelity.py --synthetic 12936 2048 751 --k 500 --sklearn-runs 10 \
         --ours faiss:0:1 faiss:1:1 torch:0:1 faiss:0:10 --cache output/kmeans_fidelity/market
-    FASTREID_DATASETS=/tmp/data python tools/benchmark_kmeans_fidelity.py --k 200 \\
+    FASTREID_DATASETS=/tmp/data python benchmarks/kmeans_fidelity.py --k 200 \\
         --config-file configs/Demo/mmt.yml -- MMT.INIT_WEIGHTS "['a.pth', 'b.pth']"
 """
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -35,12 +34,11 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import fastreid_mmt  # noqa: E402,F401  (compat shims, registrations)
-from fastreid_mmt.clustering import kmeans  # noqa: E402
-from fastreid_mmt.clustering.pseudo_labels import cluster_centroids  # noqa: E402
-from fastreid_mmt.clustering.synthetic_features import clustered_features  # noqa: E402
+import fastreid_mmt  # noqa: F401  (compat shims, registrations)
+from fastreid_mmt.clustering import kmeans
+from fastreid_mmt.clustering.pseudo_labels import cluster_centroids
+from fastreid_mmt_lab.synthetic.features import clustered_features
 
 # The reference's scikit-learn call: KMeans(n_clusters=K, random_state=seed) with the
 # defaults of its time (n_init 10, max_iter 300, tol 1e-4, algorithm "auto" = Elkan's exact

@@ -2,8 +2,8 @@
 """GPU check of fastreid-mmt: clustering and MMT training speed on one NVIDIA GPU.
 
     bash tools/gpu_check.sh WHEEL_DIR [OUT_DIR]     # installs what is missing, then runs this
-    python tools/gpu_check.py --out OUT_DIR          # when everything is installed
-    python tools/gpu_check.py --smoke --out /tmp/x   # tiny sizes; runs on a CPU too (tests)
+    python benchmarks/gpu_check.py --out OUT_DIR          # when everything is installed
+    python benchmarks/gpu_check.py --smoke --out /tmp/x   # tiny sizes; runs on a CPU too (tests)
 
 1. writes Market-sized embedded data (751 ids x 17 = 12,767 training images, 256x128);
 2. times Jaccard + DBSCAN and k-means on clustered 2048-d features at N = 12,936 (Market)
@@ -22,22 +22,17 @@ import time
 
 import torch
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TOOLS)
-sys.path.insert(0, REPO)
-sys.path.insert(0, TOOLS)
+from fastreid_mmt.clustering import auto_eps, dbscan, jaccard_distance, kmeans
+from fastreid_mmt_lab.jobs import REPO_ROOT
+from fastreid_mmt_lab.synthetic.features import clustered_features
+from fastreid_mmt_lab.training_bench import random_source_checkpoints, run_training
 
-from benchmark_training import random_source_checkpoints, run_training  # noqa: E402
-
-from fastreid_mmt.clustering import auto_eps, dbscan, jaccard_distance, kmeans  # noqa: E402
-from fastreid_mmt.clustering.synthetic_features import clustered_features  # noqa: E402
-
-MMT_CFG = os.path.join(REPO, "configs", "MMT", "market.yml")
+MMT_CFG = os.path.join(REPO_ROOT, "configs", "MMT", "market.yml")
 FULL = dict(num_ids=751, images_per_id=17, num_query_ids=50, height=256, width=128,
             cluster_sizes=((12936, 500), (32621, 1500)), dim=2048, iters=150, batch=64, workers=8)
 SMOKE = dict(num_ids=16, images_per_id=6, num_query_ids=10, height=64, width=32,
              cluster_sizes=((300, 20),), dim=64, iters=3, batch=16, workers=0)
-# Goals of issue 6 on one H100.
+# Goals on one H100: clustering a Market-sized target, and training throughput.
 GOAL_CLUSTER_S, GOAL_IMAGES_S = 5.0, 1000.0
 
 
@@ -129,7 +124,7 @@ def main():
     data_root = os.path.join(args.out, "data")
     start = time.perf_counter()
 
-    from fastreid_mmt.data.synthetic import write_domain
+    from fastreid_mmt_lab.synthetic import write_domain
 
     _, t_data = timed(lambda: write_domain(
         data_root, "market", num_ids=sizes["num_ids"], images_per_id=sizes["images_per_id"],
