@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from fastreid_mmt.clustering.pseudo_labels import MOST_LEFT_OUT
 from fastreid_mmt.clustering.signals import (LABEL_AGREEMENT, MEAN_NET_AGREEMENT, NUM_CLUSTERS, OUTLIER_SHARE,
                                              SCALAR_PREFIX, SIZE_SIGNALS)
 from fastreid_mmt.run_metrics import MAP_SUFFIX, TRUE_ID_SIGNALS, run_curves
@@ -34,12 +35,11 @@ PANELS = (
 )
 PANEL_COLUMNS = 3
 PANEL_SIZE_IN = (4.0, 3.0)
-# Epochs whose clustering left more than this share of the crops out are shaded in every panel.
-MOST_LEFT_OUT = 0.5
 
 
 def left_out_epochs(curves):
-    """Epochs whose clustering left most crops out (outlier share above MOST_LEFT_OUT)."""
+    """Epochs whose clustering left most crops out (outlier share above MOST_LEFT_OUT): the
+    epochs the training log warns about; shaded in every panel."""
     share = curves.get(SCALAR_PREFIX + OUTLIER_SHARE, {})
     return sorted(epoch for epoch, value in share.items() if value > MOST_LEFT_OUT)
 

@@ -13,6 +13,8 @@ from .kmeans import kmeans
 
 # "ground_truth" is a diagnostic upper bound, not a clustering: the labels are given.
 METHODS = ("kmeans", "dbscan", "ground_truth")
+# A clustering that leaves more than this share of the images out is warned about.
+MOST_LEFT_OUT = 0.5
 
 
 @dataclass
@@ -86,7 +88,11 @@ def _dbscan_labels(features, cfg_cluster, eps):
                              "pairs at or above the cutoff are not stored; raise the cutoff or lower EPS")
     if eps is None:
         dist = _jaccard(features, cfg_cluster, cutoff, eps_rule_pairs(n, cfg_cluster.EPS_RHO))
-        eps = auto_eps(dist, rho=cfg_cluster.EPS_RHO)
+        try:
+            eps = auto_eps(dist, rho=cfg_cluster.EPS_RHO)
+        except ValueError as err:
+            raise ValueError(f"the automatic DBSCAN radius of {n} target images failed ({err}): "
+                             f"{radius_advice(cfg_cluster)}") from err
     else:
         dist = None
     if eps >= cutoff:
@@ -99,10 +105,48 @@ def _dbscan_labels(features, cfg_cluster, eps):
         dist = _jaccard(features, cfg_cluster, cutoff)
     labels = relabel_consecutive(dbscan(dist, eps, min_samples=cfg_cluster.MIN_SAMPLES, absent_value=cutoff))
     if not (labels >= 0).any():
-        raise ValueError(
-            f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target images as "
-            f"outliers: raise MMT.CLUSTER.EPS or lower MMT.CLUSTER.MIN_SAMPLES")
+        raise ValueError(f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target "
+                         f"images as outliers: {radius_advice(cfg_cluster)}")
     return labels, eps
+
+
+def radius_advice(cfg_cluster):
+    """What to change when DBSCAN leaves too many images out, naming the key in effect: the
+    fixed radius ``MMT.CLUSTER.EPS``, or ``EPS_RHO`` when the radius is automatic (``EPS`` 0)."""
+    if cfg_cluster.EPS > 0:
+        radius = f"raise MMT.CLUSTER.EPS (now {cfg_cluster.EPS})"
+    else:
+        radius = (f"raise MMT.CLUSTER.EPS_RHO (now {cfg_cluster.EPS_RHO}; the automatic radius is the mean of "
+                  f"that smallest fraction of the pairwise distances, so it shrinks with fewer images) or set a "
+                  f"fixed MMT.CLUSTER.EPS")
+    return (f"{radius}, or lower MMT.CLUSTER.MIN_SAMPLES (now {cfg_cluster.MIN_SAMPLES}), or cluster with "
+            f"k-means (MMT.CLUSTER.METHOD kmeans, MMT.CLUSTER.NUM_CLUSTERS about the number of people)")
+
+
+def coverage_warnings(result, cfg_cluster, ids_per_batch):
+    """Warnings about a clustering that training cannot learn much from.
+
+    Args:
+        result (PseudoLabels): the epoch's clustering.
+        cfg_cluster (CfgNode): ``cfg.MMT.CLUSTER`` (names the keys to change).
+        ids_per_batch (int): pseudo-ids a training batch samples
+            (``SOLVER.IMS_PER_BATCH / DATALOADER.NUM_INSTANCE``).
+
+    Returns:
+        list[str]: one message per problem (empty when none): most images left out as outliers
+        (they sit the epoch out), or fewer clusters than a batch samples.
+    """
+    messages = []
+    share = result.num_outliers / max(1, len(result.labels))
+    if share > MOST_LEFT_OUT:
+        messages.append(f"the clustering left {share:.0%} of the {len(result.labels)} target images out as "
+                        f"outliers: this epoch trains on the other {1 - share:.0%} only; "
+                        f"{radius_advice(cfg_cluster)}")
+    if result.num_clusters < ids_per_batch:
+        messages.append(f"the clustering found {result.num_clusters} clusters, fewer than the {ids_per_batch} "
+                        f"pseudo-ids a batch samples (SOLVER.IMS_PER_BATCH / DATALOADER.NUM_INSTANCE): "
+                        f"{radius_advice(cfg_cluster) if cfg_cluster.METHOD == 'dbscan' else 'raise MMT.CLUSTER.NUM_CLUSTERS'}")
+    return messages
 
 
 def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=None):
