@@ -23,6 +23,8 @@ setup(
     description="Mutual Mean-Teaching for unsupervised domain adaptive person re-ID, as a fast-reid plugin",
     # The product and the laboratory (synthetic data, demo recipes, benchmark helpers) it never imports.
     packages=find_packages(include=["fastreid_mmt", "fastreid_mmt.*", "fastreid_mmt_lab", "fastreid_mmt_lab.*"]),
+    # The blind review page's template, style and script (tools/review.py).
+    package_data={"fastreid_mmt.retrieval": ["review_assets/*.html", "review_assets/*.css", "review_assets/*.js"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.0",
@@ -37,7 +39,9 @@ setup(
         # faiss CPU build (default in `make`); `gpu` takes the GPU build instead. Never both.
         "cpu": ["faiss-cpu==1.15.1"],
         "gpu": ["faiss-gpu==1.15.1"],
-        "test": ["pytest>=7"],
+        # selenium drives the system's headless Chromium in the review page's browser tests (the system
+        # chromedriver, never a downloaded one); without a browser those tests skip.
+        "test": ["pytest>=7", "selenium>=4.10"],
         # tools/export_model.py --onnx (onnxscript: PyTorch's default torch.export-based ONNX
         # exporter) and checking the graph on the CPU (onnxruntime). Lower bounds: the tested versions.
         "onnx": ["onnx>=1.23", "onnxruntime>=1.32", "onnxscript>=0.7"],
