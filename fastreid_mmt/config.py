@@ -76,8 +76,9 @@ def add_mmt_config(cfg):
     # Network(s) whose BN feature is evaluated and exported: "mean_net1", "mean_net2" or
     # "mean" (average of both mean nets' features). The paper reports the better mean net.
     _C.MMT.TEST_NET = "mean_net1"
-    # Target images are decoded once at start; an unreadable or corrupt file stops the run
-    # naming it (False), or is left out of training with a warning naming it (True).
+    # Training images (the target's, a source folder's, the BN adaptation's) are decoded once at
+    # start, on the main process; an unreadable or corrupt file stops the run naming it (False),
+    # or is left out of training with a warning naming it (True).
     _C.MMT.SKIP_UNREADABLE_IMAGES = False
     # A folder of unlabelled crops as the stage-II target instead of DATASETS.NAMES: every
     # .jpg/.jpeg/.png/.bmp under it (any case, any depth, any file name), sorted. "" = off

@@ -13,7 +13,7 @@ from fastreid.modeling import build_model
 from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 from fastreid_mmt.data import CameraAwarePKSampler, TargetImages, load_target_set
 from fastreid_mmt.data.checks import DatasetError
-from fastreid_mmt.data.inputs import check_inputs
+from fastreid_mmt.data.preflight import check_inputs
 from fastreid_mmt.engine.setup import build_cfg
 
 from .conftest import REPO, run_train_net, save_source_checkpoints, small_mmt_cfg

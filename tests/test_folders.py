@@ -9,9 +9,9 @@ from fastreid_mmt.data import load_target_set
 from fastreid_mmt.data.checks import DatasetError
 from fastreid_mmt.data.folders import (list_images, parse_camera_rule, read_labelled_folder, read_test_folder,
                                        read_unlabelled_folder, unlabelled_items)
-from fastreid_mmt.data.inputs import check_inputs
+from fastreid_mmt.data.preflight import check_inputs
 from fastreid_mmt.engine import MMTTrainer
-from fastreid_mmt.engine.test_sets import TEST_FOLDER_NAME
+from fastreid_mmt.engine.eval_sets import TEST_FOLDER_NAME
 
 from .conftest import small_mmt_cfg
 

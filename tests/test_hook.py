@@ -95,16 +95,16 @@ def test_ema_runs_after_each_step_and_students_train(tiny_data, tmp_path):
 
 def test_pseudo_labels_never_read_target_ids(tiny_data, tmp_path, monkeypatch):
     """Permuting the target's ground-truth ids changes neither pseudo labels nor losses."""
-    import fastreid_mmt.data.build as data_build
+    import fastreid_mmt.data.target as data_target
 
     paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
     runs = []
     for permute in (False, True):
         if permute:
-            original = data_build.load_target_set
+            original = data_target.load_target_set
 
-            def shuffled(cfg):
-                target = original(cfg)
+            def shuffled(cfg, **kwargs):
+                target = original(cfg, **kwargs)
                 perm = np.random.default_rng(0).permutation(max(target.gt_pids) + 1)
                 target.gt_pids = [int(perm[p]) for p in target.gt_pids]
                 return target
@@ -133,3 +133,13 @@ def test_centroids_helper():
     cents = cluster_centroids(feats, np.array([0, 0, 1, -1]))
     torch.testing.assert_close(cents, torch.tensor([[2.0, 0.0], [0.0, 2.0]]))
     torch.testing.assert_close(F.normalize(cents, dim=1)[1], torch.tensor([0.0, 1.0]))
+
+
+def test_too_few_clusters_is_logged_at_its_epoch_before_the_sampler_refuses(tiny_data, tmp_path, caplog):
+    paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
+    # A batch of 16 samples 4 pseudo-ids (NUM_INSTANCE 4): 3 clusters cannot fill it.
+    cfg = _mmt_cfg(tmp_path, paths, MMT__CLUSTER__NUM_CLUSTERS=3)
+    with caplog.at_level("WARNING", logger="fastreid_mmt.engine.hooks"):
+        with pytest.raises(ValueError, match="3 pseudo identities but a batch needs 4"):
+            _train(cfg)
+    assert "MMT epoch 0: the clustering found 3 clusters, fewer than the 4 pseudo-ids" in caplog.text

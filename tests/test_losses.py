@@ -120,7 +120,39 @@ def test_single_label_batch_has_no_negative_and_contributes_zero():
     assert torch.isfinite(x.grad).all()
 
 
-def test_losses_registered_by_name():
-    assert LOSS_REGISTRY.get("softmax_triplet_loss") is softmax_triplet_loss
-    assert LOSS_REGISTRY.get("soft_softmax_triplet_loss") is soft_softmax_triplet_loss
-    assert LOSS_REGISTRY.get("soft_cross_entropy") is soft_cross_entropy
+class ConstantTerm:
+    """A loss term registered by the test below only: a constant, so its presence is plain."""
+
+    def __call__(self, outputs, gt_labels, loss_kwargs):
+        return {"loss_constant": outputs["features"].sum() * 0 + CONSTANT}
+
+
+CONSTANT = 7.0
+
+
+def _source_losses(*loss_names):
+    """The training loss dict of a small ``SourceBaseline`` with ``MODEL.LOSSES.NAME loss_names``."""
+    from fastreid.modeling import build_model
+    from fastreid.utils.events import EventStorage
+
+    from .conftest import SMALL_INPUT, small_mmt_cfg
+
+    net = build_model(small_mmt_cfg(MODEL__META_ARCHITECTURE="SourceBaseline", MODEL__LOSSES__NAME=loss_names))
+    gen = torch.Generator().manual_seed(0)
+    batch = {"images": torch.rand(8, 3, *SMALL_INPUT, generator=gen) * 255,
+             "targets": torch.arange(4).repeat_interleave(2)}
+    with EventStorage():
+        return net.train()(batch)
+
+
+def test_source_network_resolves_its_loss_names_through_the_registry(monkeypatch):
+    """``LOSS_REGISTRY`` maps ``MODEL.LOSSES.NAME`` entries, and the source network computes
+    whatever it maps: a term registered here is trained on without any other change."""
+    assert LOSS_REGISTRY.names() == ["SoftmaxTripletLoss"]
+    monkeypatch.setitem(LOSS_REGISTRY._obj_map, "ConstantTerm", ConstantTerm)  # removed again at teardown
+    losses = _source_losses("CrossEntropyLoss", "SoftmaxTripletLoss", "ConstantTerm")
+    assert set(losses) == {"loss_cls", "loss_softmax_triplet", "loss_constant"}
+    assert losses["loss_constant"].item() == CONSTANT and losses["loss_softmax_triplet"].item() > 0
+    with pytest.raises(ValueError, match=r"MODEL.LOSSES.NAME: unknown loss\(es\) \['TripletLos'\]; known: "
+                                         r"\[.*'CrossEntropyLoss'.*'ConstantTerm', 'SoftmaxTripletLoss'\]"):
+        _source_losses("CrossEntropyLoss", "TripletLos")

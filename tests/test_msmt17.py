@@ -11,7 +11,7 @@ from fastreid.data.datasets import DATASET_REGISTRY
 
 from fastreid_mmt.data import load_target_set
 from fastreid_mmt.data.checks import DatasetError
-from fastreid_mmt.data.inputs import check_inputs
+from fastreid_mmt.data.preflight import check_inputs
 from fastreid_mmt.data.msmt17 import TRAIN_VAL_NAME
 
 from .conftest import small_mmt_cfg

@@ -1,10 +1,14 @@
-"""Pre-flight checks of the input data: a bad dataset folder or image fails fast, naming the
-path and what to do, before anything is written into ``OUTPUT_DIR``."""
+"""Checks of single inputs, used by the start-up check (:mod:`.preflight`) and by the loaders:
+a registered data set built with errors that name its folder, and images decoded to find the
+unreadable ones (:class:`CheckedImages` carries what was found from the one to the others).
+``DatasetError`` is the error every bad input raises, naming the path and what to do."""
 
+import hashlib
 import logging
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -83,7 +87,12 @@ def build_dataset(name, root, require_train=True):
     return data
 
 
-def _decode_error(path):
+# What the images of a set are, for messages: the target's (training or BN adaptation) or
+# the labelled source folder's.
+TARGET_ROLE, SOURCE_ROLE = "target", "source"
+
+
+def decode_error(path):
     """None if PIL fully decodes ``path``, else the reason."""
     try:
         with Image.open(path) as img:
@@ -98,28 +107,80 @@ def unreadable_images(paths, threads=None):
     Decoding runs on ``threads`` threads (default: the CPU count; PIL releases the GIL)."""
     threads = threads or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        reasons = list(pool.map(_decode_error, paths, chunksize=256))
+        reasons = list(pool.map(decode_error, paths, chunksize=256))
     return [(p, why) for p, why in zip(paths, reasons) if why is not None]
 
 
-def filter_unreadable(paths, skip):
+def paths_digest(paths):
+    """Fingerprint of a list of image paths, in order (which list a check covered)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(os.fsencode(path) + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass
+class CheckedImages:
+    """The images decoded at start-up, handed to the loaders so that none is decoded twice.
+
+    Attributes:
+        sets (dict): for each checked list of paths, by :func:`paths_digest`: ``key`` (the config
+            key that named it), ``images`` (how many) and ``unreadable`` (``{path: reason}``).
+    """
+
+    sets: dict = field(default_factory=dict)
+
+    def check(self, paths, key):
+        """Decode ``paths`` (named by config ``key``), remember the result and return the
+        unreadable ones as ``[(path, reason)]``."""
+        bad = unreadable_images(paths)
+        self.sets[paths_digest(paths)] = {"key": key, "images": len(paths), "unreadable": dict(bad)}
+        return bad
+
+    def unreadable(self, paths):
+        """``[(path, reason)]`` of the unreadable images of ``paths`` as the check found them, or
+        None when it did not decode exactly this list."""
+        found = self.sets.get(paths_digest(paths))
+        return None if found is None else list(found["unreadable"].items())
+
+    @property
+    def num_images(self):
+        return sum(entry["images"] for entry in self.sets.values())
+
+
+def _listing(bad):
+    lines = "\n  ".join(f"{p} ({why})" for p, why in bad[:_SHOWN])
+    more = f"\n  (+{len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
+    return lines + more
+
+
+def unreadable_message(bad, role):
+    """The error for the unreadable ``[(path, reason)]`` of a set of ``role`` images."""
+    return (f"{len(bad)} unreadable or corrupt {role} image(s):\n  {_listing(bad)}\nRemove or replace them, "
+            f"or set MMT.SKIP_UNREADABLE_IMAGES True to train without them")
+
+
+def filter_unreadable(paths, skip, role=TARGET_ROLE, checked=None):
     """Indices of the readable images of ``paths``.
 
     Args:
         paths (list[str]): image files.
         skip (bool): leave unreadable files out with a warning naming each (``True``), or raise
             ``DatasetError`` naming them (``False``).
+        role (str): what the images are, for messages (``TARGET_ROLE`` or ``SOURCE_ROLE``).
+        checked (CheckedImages): the start-up check; when it decoded exactly ``paths``, its
+            result is used and nothing is decoded here.
     """
-    bad = unreadable_images(paths)
+    bad = checked.unreadable(paths) if checked is not None else None
+    if bad is None:
+        if checked is not None:
+            logger.info("%d %s image(s) not covered by the start-up check: decoding them", len(paths), role)
+        bad = unreadable_images(paths)
     if not bad:
         return list(range(len(paths)))
-    lines = "\n  ".join(f"{p} ({why})" for p, why in bad[:_SHOWN])
-    more = f"\n  (+{len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
     if not skip:
-        raise DatasetError(
-            f"{len(bad)} unreadable or corrupt target image(s):\n  {lines}{more}\nRemove or replace them, "
-            f"or set MMT.SKIP_UNREADABLE_IMAGES True to train without them")
-    logger.warning("Leaving out %d unreadable target image(s) (MMT.SKIP_UNREADABLE_IMAGES):\n  %s%s",
-                   len(bad), lines, more)
+        raise DatasetError(unreadable_message(bad, role))
+    logger.warning("Leaving out %d unreadable %s image(s) (MMT.SKIP_UNREADABLE_IMAGES):\n  %s", len(bad), role,
+                   _listing(bad))
     bad_paths = {p for p, _ in bad}
     return [i for i, p in enumerate(paths) if p not in bad_paths]

@@ -13,12 +13,15 @@ from fastreid.data.data_utils import DataLoaderX
 from fastreid.data.transforms import build_transforms
 from fastreid.utils import comm
 
-from .checks import build_dataset, filter_unreadable
+from .checks import TARGET_ROLE, build_dataset, filter_unreadable
 from .folders import read_unlabelled_folder, unlabelled_items
 from .sampler import CameraAwarePKSampler
 from .two_view import TargetImages, TwoViewDataset
 
 logger = logging.getLogger(__name__)
+
+# The config key of the stage-II target folder (messages name it).
+TARGET_FOLDER_KEY = "MMT.TARGET_FOLDER"
 
 
 def dataset_root():
@@ -45,33 +48,58 @@ def _index(values):
     return [mapping[v] for v in values]
 
 
-def load_target_set(cfg, names=None, folder=None, key="MMT.TARGET_FOLDER"):
-    """Read the unlabelled target training images: fast-reid's data set classes ``names``
-    (training split) and/or the image folder ``folder`` (cameras by ``MMT.TARGET_CAMERAS``;
-    ``key`` is the config key that named it, for messages).
+def stage_two_target(cfg):
+    """``(names, folder)`` of the stage-II target: ``MMT.TARGET_FOLDER`` when set, else the
+    registered data sets ``DATASETS.NAMES``."""
+    folder = cfg.MMT.TARGET_FOLDER
+    return (() if folder else tuple(cfg.DATASETS.NAMES)), folder
 
-    By default the stage-II target: ``MMT.TARGET_FOLDER`` when set, else ``DATASETS.NAMES``.
-    Every image is decoded once here: an unreadable file stops the run naming it, or is left
-    out with a warning when ``MMT.SKIP_UNREADABLE_IMAGES`` is set.
+
+def target_items(cfg, names, folder, key, root, verbose=False):
+    """fast-reid ``(path, pid, camid)`` items of the registered data sets ``names`` (training
+    split), then of the image folder ``folder`` (cameras by ``MMT.TARGET_CAMERAS``; ``key``
+    names it in messages). Listed and parsed only: nothing is decoded.
+
+    Args:
+        root (str): the registered data sets' root.
+        verbose (bool): log what was read (fast-reid's table of each data set, the folder's
+            image and camera counts).
+    """
+    items = []
+    for name in names or ():
+        data = build_dataset(name, root, require_train=True)
+        if verbose and comm.is_main_process():
+            data.show_train()
+        items.extend(data.train)
+    if folder:
+        images = read_unlabelled_folder(folder, cfg.MMT.TARGET_CAMERAS, key)
+        if verbose:
+            logger.info("%s %s: %d images, %d camera(s) (MMT.TARGET_CAMERAS %r), no identities",
+                        key, folder, len(images), len(set(images.cameras)), cfg.MMT.TARGET_CAMERAS)
+        items.extend(unlabelled_items(images))
+    return items
+
+
+def load_target_set(cfg, names=None, folder=None, key=TARGET_FOLDER_KEY, checked=None):
+    """Read the unlabelled target training images: fast-reid's data set classes ``names``
+    (training split) and/or the image folder ``folder`` (:func:`target_items`).
+
+    By default the stage-II target (:func:`stage_two_target`). Unreadable files stop the run
+    naming them, or are left out with a warning when ``MMT.SKIP_UNREADABLE_IMAGES`` is set:
+    as the start-up check found them when ``checked`` covers these images (none is decoded
+    again), else they are decoded here.
+
+    Args:
+        checked (CheckedImages): the start-up check's result (:mod:`.preflight`), or None.
 
     Returns:
         TargetSet: ``gt_pids`` is None when any image comes from a folder (no ids exist).
     """
     if names is None and folder is None:
-        folder = cfg.MMT.TARGET_FOLDER
-        names = () if folder else tuple(cfg.DATASETS.NAMES)
-    items = []
-    for name in names or ():
-        data = build_dataset(name, dataset_root(), require_train=True)
-        if comm.is_main_process():
-            data.show_train()
-        items.extend(data.train)
-    if folder:
-        images = read_unlabelled_folder(folder, cfg.MMT.TARGET_CAMERAS, key)
-        logger.info("%s %s: %d images, %d camera(s) (MMT.TARGET_CAMERAS %r), no identities",
-                    key, folder, len(images), len(set(images.cameras)), cfg.MMT.TARGET_CAMERAS)
-        items.extend(unlabelled_items(images))
-    items = [items[i] for i in filter_unreadable([item[0] for item in items], cfg.MMT.SKIP_UNREADABLE_IMAGES)]
+        names, folder = stage_two_target(cfg)
+    items = target_items(cfg, names, folder, key, dataset_root(), verbose=True)
+    keep = filter_unreadable([item[0] for item in items], cfg.MMT.SKIP_UNREADABLE_IMAGES, TARGET_ROLE, checked)
+    items = [items[i] for i in keep]
     if not items:
         where = folder or f"{tuple(names)} under {dataset_root()}"
         raise ValueError(f"no readable target training image in {where}")

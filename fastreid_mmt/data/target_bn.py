@@ -8,8 +8,11 @@ from fastreid.data.data_utils import DataLoaderX
 from fastreid.data.transforms import build_transforms
 from fastreid.utils import comm
 
-from .build import load_target_set
+from .target import load_target_set
 from .two_view import TargetImages
+
+# The config key of the BN-adaptation target folder (messages name it).
+TARGET_BN_FOLDER_KEY = "PRETRAIN.TARGET_BN_FOLDER"
 
 
 class TargetBNLoader:
@@ -18,13 +21,15 @@ class TargetBNLoader:
     ``PRETRAIN.TARGET_BN_FOLDER`` (no label).
 
     ``dataset`` is the source dataset, so fast-reid sizes the classifier and epoch from it.
+    ``checked`` is the start-up check's result (``CheckedImages``), or None: the target
+    images are then decoded here.
     """
 
-    def __init__(self, cfg, source_loader):
+    def __init__(self, cfg, source_loader, checked=None):
         self.source = source_loader
         self.dataset = source_loader.dataset
         target = load_target_set(cfg, tuple(cfg.PRETRAIN.TARGET_BN_DATASETS), cfg.PRETRAIN.TARGET_BN_FOLDER,
-                                 "PRETRAIN.TARGET_BN_FOLDER")
+                                 TARGET_BN_FOLDER_KEY, checked)
         images = TargetImages(target.img_paths, target.camids, build_transforms(cfg, is_train=True))
         batch = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
         batch_sampler = torch.utils.data.BatchSampler(samplers.TrainingSampler(len(images)), batch, True)

@@ -10,7 +10,7 @@ from fastreid.engine import hooks
 from fastreid.utils.logger import log_first_n
 
 from ..data.folders import read_test_folder
-from ..data.inputs import camera_rule_of_test_folder
+from ..data.preflight import camera_rule_of_test_folder
 
 logger = logging.getLogger(__name__)
 
@@ -18,20 +18,20 @@ logger = logging.getLogger(__name__)
 TEST_FOLDER_NAME = "TestFolder"
 
 
-def test_set_names(cfg):
+def eval_set_names(cfg):
     """The evaluated sets: ``DATASETS.TESTS``, then ``TestFolder`` when ``MMT.TEST_FOLDER`` is set."""
     return tuple(cfg.DATASETS.TESTS) + ((TEST_FOLDER_NAME,) if cfg.MMT.TEST_FOLDER else ())
 
 
 class PeriodicCheckpointer(hooks.PeriodicCheckpointer):
     """fast-reid's checkpoint hook, reading its metric's name from the evaluated sets
-    (:func:`test_set_names`): fast-reid's indexes ``DATASETS.TESTS[0]`` when the count is not
+    (:func:`eval_set_names`): fast-reid's indexes ``DATASETS.TESTS[0]`` when the count is not
     one, which fails before the first step of a run without a test set, and names the wrong
     set when ``MMT.TEST_FOLDER`` is evaluated too."""
 
     def before_train(self):
         self.max_epoch = self.trainer.max_epoch
-        names = test_set_names(self.trainer.cfg)
+        names = eval_set_names(self.trainer.cfg)
         self.metric_name = "metric" if len(names) <= 1 else f"{names[0]}/metric"
 
 
@@ -60,7 +60,7 @@ class FolderTestMixin:
 
     @classmethod
     def test(cls, cfg, model):
-        names = test_set_names(cfg)
+        names = eval_set_names(cfg)
         if not names:
             log_first_n(logging.INFO, "No target test set (DATASETS.TESTS empty, MMT.TEST_FOLDER unset): "
                         "training without evaluation", name=__name__)

@@ -14,7 +14,7 @@ from fastreid.engine.train_loop import HookBase
 from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 
-from ..clustering.pseudo_labels import compute_pseudo_labels
+from ..clustering.pseudo_labels import compute_pseudo_labels, coverage_warnings
 from ..clustering.signals import (LABEL_AGREEMENT, MEAN_NET_AGREEMENT, SCALAR_PREFIX, TRUE_ID_SIGNALS,
                                  cluster_statistics, label_agreement, nearest_neighbour_agreement)
 from ..data import build_extract_loader, build_pseudo_label_loader
@@ -46,14 +46,15 @@ class MMTHook(HookBase):
     labels with the previous epoch's (NMI) and of the two mean nets (share of images with the
     same nearest neighbour under both); where the target has true ids, also NMI / ARI with them.
 
-    Stateful (the automatic DBSCAN eps, chosen once): registered as a checkpointable, so a
-    resumed run uses the same radius.
+    Stateful (the automatic DBSCAN eps, chosen once, and the base seed): registered as a
+    checkpointable, so a resumed run uses the same radius and seeds.
 
     Args:
         cfg (CfgNode): the full config.
         target (TargetSet): the unlabelled target training set.
         seed (int): base seed; epoch ``e`` uses ``seed + e`` for clustering, sampling and
-            augmentation, so a resumed epoch repeats the uninterrupted one.
+            augmentation, so a resumed epoch repeats the uninterrupted one. Checkpointed: an
+            unseeded run (``SEED -1``) resumes with the base it drew.
     """
 
     def __init__(self, cfg, target, seed):
@@ -71,11 +72,13 @@ class MMTHook(HookBase):
 
     # -- checkpointable ------------------------------------------------------------------
     def state_dict(self):
-        return {"eps": -1.0 if self.eps is None else float(self.eps)}
+        return {"eps": -1.0 if self.eps is None else float(self.eps), "seed": self.seed}
 
     def load_state_dict(self, state):
         eps = float(state.get("eps", -1.0))
         self.eps = None if eps < 0 else eps
+        if self.cfg.SEED < 0 and "seed" in state:  # a seeded run keeps its SEED
+            self.seed = int(state["seed"])
 
     # -- hook ----------------------------------------------------------------------------
     @property
@@ -95,6 +98,9 @@ class MMTHook(HookBase):
         if comm.is_main_process():
             result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps,
                                            ground_truth=self.ground_truth)
+            ids_per_batch = self.cfg.SOLVER.IMS_PER_BATCH // self.cfg.DATALOADER.NUM_INSTANCE
+            for message in coverage_warnings(result, self.cfg.MMT.CLUSTER, ids_per_batch):
+                logger.warning("MMT epoch %d: %s", self.trainer.epoch, message)
         result = broadcast_pseudo_labels(result, self.model.device)
         clustered = time.perf_counter()
         previous = self.previous_labels()
@@ -104,6 +110,7 @@ class MMTHook(HookBase):
         num_classes = self.model.num_classes()
         classifiers = self.model.reset_classifiers(result.centroids)
         if comm.get_world_size() > 1 and self.model.num_classes() != num_classes:
+            # The loop's model; DefaultTrainer.model is a property that reads it (no second copy).
             self.trainer._trainer.model = rewrap_ddp(self.trainer.model)
         self.reset_optimizer_state(classifiers)
         self.swap_loader(build_pseudo_label_loader(self.cfg, self.target, result.labels, epoch_seed))

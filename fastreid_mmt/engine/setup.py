@@ -19,10 +19,10 @@ from ..clustering.kmeans import BACKENDS
 from ..clustering.pseudo_labels import METHODS
 from ..config import add_mmt_config
 from ..data import dataset_root
-from ..data.inputs import check_inputs
+from ..data.preflight import check_inputs_on_main, share_checked_images
 from ..modeling.meta_arch.mmt import TEST_NETS
 from ..modeling.weights_io import check_init_weight_paths
-from .test_sets import test_set_names
+from .eval_sets import eval_set_names
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def check_eval_weights(cfg, args):
                          "--eval-only MODEL.WEIGHTS logs/mmt/duke2market/model_final.pth")
     if not os.path.isfile(cfg.MODEL.WEIGHTS):
         raise FileNotFoundError(f"MODEL.WEIGHTS: checkpoint not found: {cfg.MODEL.WEIGHTS}")
-    if not test_set_names(cfg):
+    if not eval_set_names(cfg):
         raise ValueError("--eval-only has nothing to evaluate: DATASETS.TESTS is empty and MMT.TEST_FOLDER is not "
                          "set; give a labelled test set (e.g. MMT.TEST_FOLDER /path/with/query_and_gallery)")
 
@@ -137,14 +137,18 @@ def check_init_weights(cfg, args):
 
 def setup(args):
     """Check the inputs, then build, freeze and log the config of a run; seed every RNG from
-    ``SEED`` (when >= 0). Bad input fails here, before ``OUTPUT_DIR`` is touched."""
+    ``SEED`` (when >= 0). Bad input fails here, before ``OUTPUT_DIR`` is touched; the training
+    images decoded by the check are handed to the loaders through ``OUTPUT_DIR``
+    (:mod:`fastreid_mmt.data.preflight`)."""
     cfg = build_cfg(args.config_file, args.opts)
     cfg.freeze()
     check_eval_weights(cfg, args)
     check_init_weights(cfg, args)
-    check_inputs(cfg, dataset_root(), eval_only=args.eval_only)
+    checked = check_inputs_on_main(cfg, dataset_root(), eval_only=args.eval_only)
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="fastreid_mmt")
+    if not args.eval_only:
+        share_checked_images(checked, cfg.OUTPUT_DIR)
     if cfg.SEED >= 0:
         seed_all_rng(cfg.SEED)
         logger.info("Seeded python, numpy and torch with SEED=%d", cfg.SEED)

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import secrets
 
 import torch
 
@@ -11,18 +12,33 @@ from fastreid.utils import comm
 from fastreid.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter, get_event_storage
 
 from ..data import load_target_set
+from ..data.preflight import load_checked_images
 from ..data.source import build_source_train_loader
 from .checkpoint import make_checkpointer_atomic
 from .distributed import unwrap, with_bn_averaging
 from .hooks import MMTHook
 from .schedule import build_epoch_scheduler, check_epoch_schedule
-from .test_sets import FolderTestMixin
+from .eval_sets import FolderTestMixin
 from ..data.target_bn import TargetBNLoader
 
 logger = logging.getLogger(__name__)
 
-# Base seed used when cfg.SEED is -1 (a random run still needs a per-epoch offset).
-_UNSEEDED_BASE = 0
+# Base seeds drawn for an unseeded run (SEED -1) lie in [0, MAX_DRAWN_SEED): epoch e adds e,
+# and numpy, scikit-learn and torch all take seeds below 2**32.
+MAX_DRAWN_SEED = 2 ** 31
+
+
+def base_seed(cfg):
+    """The run's base seed: ``SEED`` when >= 0. An unseeded run (``SEED -1``) draws one at
+    random on the main process, which every process of the run then uses; it is logged so
+    that the run's draws (k-means, sampler, augmentation) can be traced and repeated."""
+    if cfg.SEED >= 0:
+        return int(cfg.SEED)
+    drawn = secrets.randbelow(MAX_DRAWN_SEED) if comm.is_main_process() else None
+    seed = int(comm.all_gather(drawn)[0])
+    logger.info("SEED -1: drew the base seed %d, shared by every process (the sampler, the augmentation and "
+                "stage II's clustering draw from it; SEED %d repeats those draws)", seed, seed)
+    return seed
 
 
 class KeyedJSONWriter(JSONWriter):
@@ -115,7 +131,7 @@ class MMTTrainer(FolderTestMixin, DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        target = load_target_set(cfg)
+        target = load_target_set(cfg, checked=load_checked_images(cfg.OUTPUT_DIR))
         initial = cfg.MMT.CLUSTER.NUM_CLUSTERS if cfg.MMT.CLUSTER.METHOD == "kmeans" else 1
         return PendingPseudoLabels(target, initial)
 
@@ -129,8 +145,7 @@ class MMTTrainer(FolderTestMixin, DefaultTrainer):
 
     def build_hooks(self):
         make_checkpointer_atomic(self, keep=self.cfg.MMT.KEEP_CHECKPOINTS)
-        seed = self.cfg.SEED if self.cfg.SEED >= 0 else _UNSEEDED_BASE
-        self.mmt_hook = MMTHook(self.cfg, self.data_loader.dataset, seed)
+        self.mmt_hook = MMTHook(self.cfg, self.data_loader.dataset, base_seed(self.cfg))
         self.checkpointer.checkpointables["mmt_hook"] = self.mmt_hook
         return [self.mmt_hook] + with_bn_averaging(super().build_hooks())
 
@@ -208,11 +223,11 @@ class SourceTrainer(FolderTestMixin, DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
-        source = build_source_train_loader(cfg, seed)
+        checked = load_checked_images(cfg.OUTPUT_DIR)
+        source = build_source_train_loader(cfg, base_seed(cfg), checked)
         if not cfg.PRETRAIN.TARGET_BN_DATASETS and not cfg.PRETRAIN.TARGET_BN_FOLDER:
             return source
-        return TargetBNLoader(cfg, source)
+        return TargetBNLoader(cfg, source, checked)
 
     @classmethod
     def build_lr_scheduler(cls, cfg, optimizer, iters_per_epoch):

@@ -6,20 +6,16 @@ import torch
 from fastreid.config import configurable
 from fastreid.modeling.meta_arch import META_ARCH_REGISTRY, Baseline
 
-from ..losses import softmax_triplet_loss
+from ..losses import build_added_losses
 from .chunked import check_cpu_bf16, forward_in_chunks
-
-# MODEL.LOSSES.NAME entries that fast-reid's Baseline computes itself.
-FASTREID_LOSSES = ("CrossEntropyLoss", "TripletLoss", "CircleLoss", "Cosface")
-# The one this plugin adds (hard-label softmax-triplet of MMT).
-SOFTMAX_TRIPLET = "SoftmaxTripletLoss"
 
 
 @META_ARCH_REGISTRY.register()
 class SourceBaseline(Baseline):
-    """fast-reid ``Baseline`` that also knows ``SoftmaxTripletLoss`` (scaled by
-    ``MODEL.LOSSES.TRI.SCALE``) and refuses unknown loss names (fast-reid silently ignores
-    them). Its checkpoints are plain ``Baseline`` checkpoints (same modules).
+    """fast-reid ``Baseline`` that also computes the loss names this plugin registers in
+    ``LOSS_REGISTRY`` (e.g. ``SoftmaxTripletLoss``, scaled by ``MODEL.LOSSES.TRI.SCALE``) and
+    refuses unknown ones (fast-reid silently ignores them). Its checkpoints are plain
+    ``Baseline`` checkpoints (same modules).
 
     When a training batch carries ``target_images`` ``[B', 3, H, W]``, they are forwarded
     in train mode without gradient and without loss: BN running statistics move toward the
@@ -35,12 +31,7 @@ class SourceBaseline(Baseline):
         super().__init__(*args, **kwargs)
         self.ims_per_bn = int(ims_per_bn)
         self.cpu_bf16 = bool(cpu_bf16)
-        names = list(self.loss_kwargs["loss_names"])
-        unknown = [n for n in names if n not in FASTREID_LOSSES + (SOFTMAX_TRIPLET,)]
-        if unknown:
-            raise ValueError(
-                f"MODEL.LOSSES.NAME: unknown loss(es) {unknown}; known: "
-                f"{list(FASTREID_LOSSES) + [SOFTMAX_TRIPLET]}")
+        self.added_losses = build_added_losses(list(self.loss_kwargs["loss_names"]))
 
     def forward(self, batched_inputs):
         """Training: fast-reid ``Baseline``'s forward with BN batches of ``ims_per_bn`` images
@@ -62,7 +53,6 @@ class SourceBaseline(Baseline):
 
     def losses(self, outputs, gt_labels):
         loss_dict = super().losses(outputs, gt_labels)
-        if SOFTMAX_TRIPLET in self.loss_kwargs["loss_names"]:
-            scale = self.loss_kwargs["tri"]["scale"]
-            loss_dict["loss_softmax_triplet"] = softmax_triplet_loss(outputs["features"], gt_labels) * scale
+        for term in self.added_losses:
+            loss_dict.update(term(outputs, gt_labels, self.loss_kwargs))
         return loss_dict
