@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .dbscan import auto_eps, dbscan, eps_rule_pairs
+from .estimate_k import estimate_num_clusters
 from .jaccard import jaccard_distance
 from .kmeans import kmeans
 
@@ -174,6 +175,10 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
     n = features.shape[0]
     if method == "kmeans":
         k = cfg_cluster.NUM_CLUSTERS
+        if k == 0:
+            k, _ = estimate_num_clusters(features, sizes=cfg_cluster.AUTO_K_SIZES, steps=cfg_cluster.AUTO_K_STEPS,
+                                         sample=cfg_cluster.AUTO_K_SAMPLE, tolerance=cfg_cluster.AUTO_K_TOLERANCE,
+                                         seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
         if k > n:
             raise ValueError(f"MMT.CLUSTER.NUM_CLUSTERS = {k} exceeds the {n} target training images")
         labels, _ = kmeans(features, k, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)

@@ -132,7 +132,9 @@ class MMTTrainer(FolderTestMixin, DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg):
         target = load_target_set(cfg, checked=load_checked_images(cfg.OUTPUT_DIR))
-        initial = cfg.MMT.CLUSTER.NUM_CLUSTERS if cfg.MMT.CLUSTER.METHOD == "kmeans" else 1
+        # The classifier's size until the first clustering sets it (DBSCAN and an estimated K: 1).
+        initial = cfg.MMT.CLUSTER.NUM_CLUSTERS if cfg.MMT.CLUSTER.METHOD == "kmeans" else 0
+        initial = initial or 1
         return PendingPseudoLabels(target, initial)
 
     @classmethod

@@ -1,0 +1,52 @@
+"""Estimating the number of clusters when the number of identities is unknown."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import silhouette_score
+
+from fastreid_mmt.clustering.estimate_k import candidate_counts, estimate_num_clusters, silhouette
+from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
+
+from .conftest import small_mmt_cfg
+
+
+def _blobs(num_ids, per_id, dim=32, spread=0.15, seed=0):
+    """Well separated identities: unit centres plus small noise, L2-normalised."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(num_ids, dim, generator=gen), dim=1)
+    points = centres.repeat_interleave(per_id, 0) + spread * torch.randn(num_ids * per_id, dim, generator=gen)
+    return F.normalize(points, dim=1), torch.arange(num_ids).repeat_interleave(per_id)
+
+
+def test_silhouette_equals_scikit_learns_with_a_singleton_cluster():
+    x, y = _blobs(12, 5, spread=0.6)
+    y = y.clone()
+    y[0] = 99  # a cluster of one scores 0
+    assert silhouette(x, y) == pytest.approx(silhouette_score(x.numpy(), y.numpy(), metric="cosine"), abs=1e-5)
+
+
+@pytest.mark.parametrize("num_ids, per_id", [(20, 4), (40, 10), (8, 40)])
+def test_well_separated_identities_give_their_number(num_ids, per_id):
+    x, _ = _blobs(num_ids, per_id)
+    k, scores = estimate_num_clusters(x, steps=24, seed=1)
+    assert k in scores and abs(k - num_ids) <= 0.2 * num_ids, (k, scores)
+
+
+def test_the_grid_spans_the_mean_cluster_sizes_asked():
+    ks = candidate_counts(1200, sizes=(2, 60), steps=16)
+    assert ks[0] == 20 and ks[-1] == 600 and len(ks) == 16
+    assert candidate_counts(10, sizes=(2, 60), steps=16) == [2, 3, 4, 5]
+    with pytest.raises(ValueError, match="sizes"):
+        estimate_num_clusters(torch.randn(20, 4), sizes=(5, 3))
+    with pytest.raises(ValueError, match="at least 4 images"):
+        estimate_num_clusters(torch.randn(3, 4))
+
+
+def test_num_clusters_zero_estimates_k_in_the_pseudo_labels():
+    x, _ = _blobs(15, 6)
+    cfg = small_mmt_cfg(MMT__CLUSTER__METHOD="kmeans", MMT__CLUSTER__NUM_CLUSTERS=0).MMT.CLUSTER
+    result = compute_pseudo_labels(x, cfg, seed=0)
+    assert result.num_clusters == len(np.unique(result.labels)) and abs(result.num_clusters - 15) <= 3
+    assert (result.labels >= 0).all()  # k-means labels every image
