@@ -169,6 +169,7 @@ def test_gpu_clustering_or_amp_without_cuda_warns_and_falls_back():
     # AMP without CUDA: see tests/test_compat.py::test_amp_without_cuda__patched_warns_and_trains_in_fp32
 
 
+@pytest.mark.slow
 def test_cli_bad_input_exits_non_zero_and_leaves_the_output_folder_alone(tiny_data, tmp_path):
     out = tmp_path / "good_run"
     out.mkdir()
@@ -190,6 +191,7 @@ def test_cli_bad_input_exits_non_zero_and_leaves_the_output_folder_alone(tiny_da
      "MODEL.BACKBONE.FEAT_DIM is 2048 but build_resnet_backbone (DEPTH 34x, WITH_IBN False) produces 512-channel "
      "features: set MODEL.BACKBONE.FEAT_DIM 512"),
 ])
+@pytest.mark.slow
 def test_cli_eval_without_weights_and_wrong_feat_dim_fail_before_anything_is_built(tiny_data, tmp_path, args,
                                                                                      message):
     out = tmp_path / "good_run"

@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 
+@pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, os.path.join(REPO, "tools", "demo.py"), "--output-dir", str(out), "--quick"]
@@ -36,6 +39,7 @@ def test_demo_quick_end_to_end(tmp_path):
     assert "already complete, skipped" in proc.stdout
 
 
+@pytest.mark.slow
 def test_demo_failing_stage_prints_log_tail_and_exits_non_zero(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, os.path.join(REPO, "tools", "demo.py"), "--output-dir", str(out), "--quick",

@@ -4,11 +4,14 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO, TINY_RUN_OPTS, save_source_checkpoints, small_mmt_cfg, train_net_env
 
 TOOL = f"{REPO}/benchmarks/diagnose_pseudo_labels.py"
 
 
+@pytest.mark.slow
 def test_diagnose_prints_alignment_label_quality_and_teacher_accuracy(tiny_data, tmp_path):
     paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
     proc = subprocess.run([sys.executable, TOOL, "--config-file", "configs/Demo/mmt.yml", "--kmeans", "10", "20",

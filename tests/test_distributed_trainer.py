@@ -6,6 +6,7 @@ processes)."""
 import json
 import os
 
+import pytest
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
@@ -63,6 +64,7 @@ def _train_two_steps(out_dir):
         json.dump(seen, handle)
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_drawn_seed_and_train_through_the_rewrapped_model(tiny_data, tmp_path):
     launch(_train_two_steps, WORLD, dist_url=f"file://{tmp_path / 'init'}", args=(str(tmp_path),))
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(WORLD)]

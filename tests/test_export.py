@@ -37,6 +37,7 @@ assert "fastreid_mmt" not in sys.modules
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", ["mean_net1", "mean_net2"])
 def test_exported_mean_net_gives_identical_features_in_plain_fastreid(tmp_path, net):
     cfg = small_mmt_cfg()
@@ -61,6 +62,7 @@ def test_export_refuses_the_averaged_network(tmp_path):
         export(small_mmt_cfg(), "x.pth", str(tmp_path), "mean")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", ["mean_net1", "mean"])
 def test_onnx_features_equal_pytorch_on_real_images(tmp_path, tiny_data, net):
     ort = pytest.importorskip("onnxruntime", reason="the onnx install extra is not installed")

@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 
+@pytest.mark.slow
 def test_gpu_check_smoke_prints_one_table(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, PYTHONWARNINGS="ignore")
     proc = subprocess.run(["bash", os.path.join(REPO, "tools", "gpu_check.sh"), str(tmp_path / "wheels"),
@@ -21,8 +24,8 @@ def test_gpu_check_smoke_prints_one_table(tmp_path):
     assert "it/s" in table and "images per BN" in table
 
 
+@pytest.mark.slow
 def test_gpu_check_refuses_without_cuda_unless_smoke(tmp_path):
-    import pytest
     import torch
 
     if torch.cuda.is_available():

@@ -53,6 +53,7 @@ def _train(cfg):
     ("dbscan", {"MMT__CLUSTER__EPS": 0.7, "MMT__CLUSTER__K1": 10, "MMT__CLUSTER__K2": 3,
                 "MMT__CLUSTER__MIN_SAMPLES": 2}),
 ])
+@pytest.mark.slow
 def test_two_epochs_labels_change_and_classifiers_follow(tiny_data, tmp_path, method, extra):
     paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
     cfg = _mmt_cfg(tmp_path, paths, MMT__CLUSTER__METHOD=method, **extra)
@@ -77,6 +78,7 @@ def test_two_epochs_labels_change_and_classifiers_follow(tiny_data, tmp_path, me
     assert 0.0 <= storage["mmt/nmi"][0] <= 1.0
 
 
+@pytest.mark.slow
 def test_ema_runs_after_each_step_and_students_train(tiny_data, tmp_path):
     paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
     cfg = _mmt_cfg(tmp_path, paths, SOLVER__MAX_EPOCH=1)
@@ -93,6 +95,7 @@ def test_ema_runs_after_each_step_and_students_train(tiny_data, tmp_path):
     assert not torch.equal(state["mean_net1." + key], state["net1." + key])
 
 
+@pytest.mark.slow
 def test_pseudo_labels_never_read_target_ids(tiny_data, tmp_path, monkeypatch):
     """Permuting the target's ground-truth ids changes neither pseudo labels nor losses."""
     import fastreid_mmt.data.target as data_target
@@ -117,6 +120,7 @@ def test_pseudo_labels_never_read_target_ids(tiny_data, tmp_path, monkeypatch):
     assert [v for v, _ in runs[0][1]] == [v for v, _ in runs[1][1]]
 
 
+@pytest.mark.slow
 def test_ground_truth_diagnostic_trains_on_the_true_ids(tiny_data, tmp_path):
     """MMT.CLUSTER.METHOD ground_truth (the upper-bound diagnostic) uses the true ids as labels."""
     paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
@@ -135,6 +139,7 @@ def test_centroids_helper():
     torch.testing.assert_close(F.normalize(cents, dim=1)[1], torch.tensor([0.0, 1.0]))
 
 
+@pytest.mark.slow
 def test_too_few_clusters_is_logged_at_its_epoch_before_the_sampler_refuses(tiny_data, tmp_path, caplog):
     paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
     # A batch of 16 samples 4 pseudo-ids (NUM_INSTANCE 4): 3 clusters cannot fill it.

@@ -32,6 +32,7 @@ def test_restarts_keep_the_lowest_inertia_and_one_restart_is_the_default(backend
         kmeans(features, 40, num_redo=0, backend=backend)
 
 
+@pytest.mark.slow
 def test_fidelity_benchmark_smoke():
     proc = subprocess.run(
         [sys.executable, os.path.join(REPO, "benchmarks", "kmeans_fidelity.py"), "--synthetic", "300", "32", "30",

@@ -57,6 +57,7 @@ def pretrained(tiny_data, folders, tmp_path_factory):
         yield paths
 
 
+@pytest.mark.slow
 def test_folder_target_without_test_set_resumes_then_evaluates_like_market1501(tiny_data, folders, pretrained,
                                                                                  tmp_path):
     out = tmp_path / "mmt"

@@ -128,6 +128,7 @@ def _run_on_two_ranks(tmp_path, folder, name):
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in range(WORLD)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/io")
 def test_two_processes_decode_each_image_once_and_share_the_result_or_the_error(tmp_path):
     folder = _noise_folder(tmp_path / "crops", [f"cam{i % 2}/{i:02d}.png" for i in range(NUM_IMAGES)])

@@ -88,6 +88,7 @@ def identity(path):
     return os.path.basename(os.path.dirname(path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sub", ["", "before"])
 def test_ranks_csv_is_the_brute_force_top_k_of_the_saved_features(cli_run, sub):
     lines, feats, ranks, _ = read_outputs(cli_run / sub)
@@ -150,7 +151,7 @@ def test_dataset_names_with_drop_same_camera_match_the_benchmark_protocol(setup,
 
 def test_exported_baseline_with_its_config_ranks_as_the_mmt_checkpoint(setup, cli_run, tmp_path):
     """tools/export_model.py's plain checkpoint + config.yaml: the same features as MMT.TEST_NET."""
-    from export_model import main as export_main
+    export_main = load_tool("export_model").main
 
     export_main(["--config-file", setup.cfg, "--weights", setup.mmt, "--output", str(tmp_path / "plain")])
     out = tmp_path / "ranked"
@@ -210,6 +211,7 @@ def base_args(setup, tmp_path, weights=None, query=None, gallery=None, topk=TOPK
             "--gallery", gallery or setup.gallery, "--topk", str(topk), "--output", str(tmp_path / "out"), *NO_WORKERS]
 
 
+@pytest.mark.slow
 def test_missing_weights_file_exits_through_the_command_line(setup, tmp_path):
     missing = str(tmp_path / "nope.pth")
     proc = subprocess.run([sys.executable, RANK_PY, *base_args(setup, tmp_path, weights=missing)], cwd=REPO,

@@ -32,6 +32,7 @@ def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, random_init, straight, tmp_path):
     """SIGKILL from outside shortly after epoch 1 began (mid-epoch, no warning)."""
     killed = tmp_path / "killed"
@@ -54,6 +55,7 @@ def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tiny_data, random_in
     assert_same_result(straight[0], killed)
 
 
+@pytest.mark.slow
 def test_killed_during_clustering_then_resumed_equals_uninterrupted(tiny_data, random_init, straight, tmp_path):
     """Killed twice in epoch 1's refinery (after an epoch-0 checkpoint): with the labels file
     half-way to disk, then between feature extraction and clustering. The next --resume
@@ -115,6 +117,7 @@ def small_disk(straight, tmp_path):
     disk.unmount()
 
 
+@pytest.mark.slow
 def test_disk_full_during_checkpoint_save_then_resumed(tiny_data, random_init, straight, small_disk):
     """Epoch 1 (resumed from an epoch-0 checkpoint) ends on a disk with no room for its
     checkpoint: a clear error, nothing lost; --resume after freeing space continues."""
@@ -160,6 +163,7 @@ def _short_run(tmp_path, name, random_init):
     return labels, recorder.losses
 
 
+@pytest.mark.slow
 def test_same_seed_gives_same_pseudo_labels_and_losses(tiny_data, random_init, tmp_path):
     labels_a, losses_a = _short_run(tmp_path, "a", random_init)
     labels_b, losses_b = _short_run(tmp_path, "b", random_init)

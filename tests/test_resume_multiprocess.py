@@ -48,6 +48,7 @@ def _kill_launcher_mid_epoch1(args, data_root):
     return ranks
 
 
+@pytest.mark.slow
 def test_two_processes_killed_twice_then_resumed_equal_uninterrupted(tiny_data, random_init, straight, tmp_path):
     out = tmp_path / "killed"
     copy_epoch0(straight, out)  # as if killed after epoch 0; epoch 0 itself would add nothing

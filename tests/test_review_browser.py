@@ -253,6 +253,7 @@ def big_page(tmp_path):
     return pool, write_review_page(pool, str(tmp_path / "big"))
 
 
+@pytest.mark.slow
 def test_200_queries_by_20_candidates_stay_quick(browser, big_page):
     from selenium.webdriver.common.keys import Keys
 

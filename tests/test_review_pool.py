@@ -138,6 +138,7 @@ def test_simulated_judgments_score_and_a_third_checkpoint(setup, tmp_path):
     assert report["models"][:2] == expected["models"]
 
 
+@pytest.mark.slow
 def test_one_checkpoint_only_is_a_named_error(setup, tmp_path):
     out = tmp_path / "out"
     proc = review(["--config-file", setup.cfg, "--weights", setup.after, "--images", setup.images, "--output",

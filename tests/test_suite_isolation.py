@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 
+@pytest.mark.slow
 def test_conftest_ignores_the_users_fastreid_datasets(tmp_path):
     """With FASTREID_DATASETS exported (a user's real Market-1501 / Duke folders), importing the
     test configuration points fast-reid at the suite's own folder: the fixtures write synthetic

@@ -104,6 +104,7 @@ def test_images_are_jpegs_of_requested_size(pair):
                     assert np.asarray(img).std() > 0
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(pair, tmp_path):
     """Same seed, same bytes, however many worker processes draw them."""
     root, _ = pair
@@ -170,6 +171,7 @@ def test_invalid_arguments(tmp_path):
     assert not (tmp_path / "budget").exists()  # checked before the source domain is written
 
 
+@pytest.mark.slow
 def test_cli_writes_refuses_and_forces(tmp_path, capsys):
     root = tmp_path / "data"
     args = ["--root", str(root), "--num-ids-source", "2", "--num-ids-target", "2",

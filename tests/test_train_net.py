@@ -39,6 +39,7 @@ def pretrained(tiny_data, tmp_path_factory):
         yield paths
 
 
+@pytest.mark.slow
 def test_pretrain_mmt_eval_only_and_resume(tiny_data, pretrained, tmp_path):
     out = tmp_path / "mmt"
     mmt = ["--config-file", "configs/Demo/mmt.yml", *SMALL, "MMT.ITERS_PER_EPOCH", "4",
@@ -61,6 +62,7 @@ def test_pretrain_mmt_eval_only_and_resume(tiny_data, pretrained, tmp_path):
     assert "MMT epoch 2 pseudo labels" in log and "MMT epoch 0 pseudo labels" not in log
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_one_set_of_bn_statistics(tiny_data, pretrained, tmp_path):
     """`--num-gpus 2` without CUDA runs 2 gloo processes, trains and evaluates.
 

@@ -89,3 +89,7 @@ def _cpu_worker(local_rank, main_func, world_size, procs_per_machine, machine_ra
         if i == machine_rank:
             comm._LOCAL_PROCESS_GROUP = group
     main_func(*args)
+    # An orderly exit: every rank done before any tears its gloo connections down (a rank whose
+    # peer has already exited can abort in gloo's destructor).
+    comm.synchronize()
+    dist.destroy_process_group()
