@@ -20,9 +20,11 @@ import os
 
 import numpy as np
 import torch
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+import fastreid_mmt  # noqa: F401  (compat shims before fastreid)
 from fastreid.data.datasets import DukeMTMC
 from fastreid.modeling import build_model
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 from fastreid_mmt.clustering.signals import singletons

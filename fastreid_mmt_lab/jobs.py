@@ -78,11 +78,14 @@ def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
         return "".join(f.readlines()[-lines:])
 
 
-def run_group(specs: Sequence[tuple], jobs: int, env: Dict[str, str]) -> Dict[str, float]:
+def run_group(specs: Sequence[tuple], jobs: int, env: Dict[str, str], keep_going: bool = False) -> Dict[str, float]:
     """Run ``(name, args, log)`` specs of ``train_net.py``, ``jobs`` at a time.
 
+    Args:
+        keep_going: a failed run is reported (its wall time None) and the others go on.
+
     Raises:
-        StageFailed: as soon as one fails (after stopping the others).
+        StageFailed: as soon as one fails (after stopping the others), unless ``keep_going``.
 
     Returns:
         Each run's own wall time in seconds, by name.
@@ -99,7 +102,14 @@ def run_group(specs: Sequence[tuple], jobs: int, env: Dict[str, str]) -> Dict[st
                 if run.proc.poll() is None:
                     continue
                 running.remove(run)
-                run.wait_ok()
+                try:
+                    run.wait_ok()
+                except StageFailed:
+                    if not keep_going:
+                        raise
+                    print(f"  {run.name} failed (exit {run.proc.returncode}): see {run.log}", flush=True)
+                    walls[run.name] = None
+                    continue
                 walls[run.name] = run.wall
                 print(f"  finished {run.name} in {run.wall:.0f} s", flush=True)
     finally:
