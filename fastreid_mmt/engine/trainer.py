@@ -133,9 +133,8 @@ class MMTTrainer(FolderTestMixin, DefaultTrainer):
     def build_train_loader(cls, cfg):
         target = load_target_set(cfg, checked=load_checked_images(cfg.OUTPUT_DIR))
         # The classifier's size until the first clustering sets it (DBSCAN and an estimated K: 1).
-        initial = cfg.MMT.CLUSTER.NUM_CLUSTERS if cfg.MMT.CLUSTER.METHOD == "kmeans" else 0
-        initial = initial or 1
-        return PendingPseudoLabels(target, initial)
+        known_k = cfg.MMT.CLUSTER.NUM_CLUSTERS if cfg.MMT.CLUSTER.METHOD == "kmeans" else 0
+        return PendingPseudoLabels(target, max(known_k, 1))
 
     @classmethod
     def build_lr_scheduler(cls, cfg, optimizer, iters_per_epoch):

@@ -39,6 +39,13 @@ DEFAULT_TOPK = 10
 NEW_MODEL_NAME = "new-{}"
 
 
+def hashed_model(name, path, key):
+    """:class:`ReviewModel` of the checkpoint file ``path`` (named by option ``key``), with its hash."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{key}: checkpoint not found: {path}")
+    return ReviewModel(name, os.path.abspath(path), file_sha256(path))
+
+
 def checkpoint_models(checkpoints):
     """:class:`ReviewModel` of each ``(name, path, key)``, hashed; named errors for a missing
     file, fewer than two checkpoints, or the same checkpoint twice."""
@@ -48,14 +55,12 @@ def checkpoint_models(checkpoints):
                          f"adaptation), got one only ({given}); give the other with --weights-before")
     models, seen = [], {}
     for name, path, key in checkpoints:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{key}: checkpoint not found: {path}")
-        digest = file_sha256(path)
-        if digest in seen:
-            raise ValueError(f"{key} {path} is the same checkpoint as {seen[digest]} (same bytes): compare two "
-                             f"different checkpoints")
-        seen[digest] = f"{key} {path}"
-        models.append(ReviewModel(name, os.path.abspath(path), digest))
+        model = hashed_model(name, path, key)
+        if model.sha256 in seen:
+            raise ValueError(f"{key} {path} is the same checkpoint as {seen[model.sha256]} (same bytes): compare "
+                             f"two different checkpoints")
+        seen[model.sha256] = f"{key} {path}"
+        models.append(model)
     return models
 
 
@@ -172,13 +177,11 @@ def rank_new_checkpoints(pool, config_file, weights, names, opts=(), batch_size=
     in_pool = {m.sha256: m.name for m in pool.models}
     models = []
     for name, path in zip(names, weights):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"--weights: checkpoint not found: {path}")
-        digest = file_sha256(path)
-        if digest in in_pool:
-            raise ValueError(f"--weights: {path} is the pool's model {in_pool[digest]!r} (same bytes): it is scored "
-                             f"already")
-        models.append(ReviewModel(name, os.path.abspath(path), digest))
+        model = hashed_model(name, path, "--weights")
+        if model.sha256 in in_pool:
+            raise ValueError(f"--weights: {path} is the pool's model {in_pool[model.sha256]!r} (same bytes): it is "
+                             f"scored already")
+        models.append(model)
     cfg, transform, batch_size = feature_settings(config_file, opts, batch_size)
     query = ImageSet([q.path for q in pool.queries], None, None if pool.gallery_cameras is None else
                      [q.camera for q in pool.queries], "pool queries")
