@@ -44,7 +44,7 @@ TRUE_K = "k-means, true K"
 def first_clustering_features(model, cfg, target):
     """The averaged mean-net features MMT clusters before its first epoch, ``[N, C]``."""
     model.eval()
-    chunks = [sum(model.extract_mean_net_features(batch["images"])) / 2 for batch in build_extract_loader(cfg, target)]
+    chunks = [model.extract_mean_features(batch["images"]) for batch in build_extract_loader(cfg, target)]
     return torch.cat(chunks).float()
 
 

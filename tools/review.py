@@ -31,6 +31,7 @@ from the true identities. KEY VALUE config overrides come last.
 
 import argparse
 import logging
+import shlex
 import sys
 
 import fastreid_mmt  # noqa: F401  (applies the compat shims and registers MMT)
@@ -104,7 +105,7 @@ def run_build(args):
     print(f"page: {written['page']}\npool: {written['pool_file']}")
     if "judgments" in written:
         print(f"simulated judgments: {written['judgments']}")
-    print(f"score: python tools/review.py score --pool {written['pool_file']} --judgments JUDGMENTS.json")
+    print(f"score: python tools/review.py score --pool {shlex.quote(written['pool_file'])} --judgments JUDGMENTS.json")
 
 
 def run_score(args):
