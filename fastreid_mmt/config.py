@@ -104,16 +104,19 @@ def add_mmt_config(cfg):
     # clustering (an upper bound on what perfect pseudo labels give in the same schedule).
     _C.MMT.CLUSTER.METHOD = "kmeans"
     # k-means clusters. Paper: 500 (Market target), 700 (Duke), 1500 (MSMT17). 0: estimated
-    # from the features at every clustering (silhouette over a grid of K, the AUTO_K_* keys),
-    # for a target whose number of identities is unknown; not in the paper.
+    # from the features at the first clustering and kept for the run (silhouette over a grid
+    # of K, the AUTO_K_* keys), for a target whose number of identities is unknown; not in the
+    # paper.
     _C.MMT.CLUSTER.NUM_CLUSTERS = 500
     # Automatic K: the smallest and largest mean images per cluster the grid spans.
     _C.MMT.CLUSTER.AUTO_K_SIZES = [2, 60]
     # Automatic K: values of K tried (spaced geometrically).
     _C.MMT.CLUSTER.AUTO_K_STEPS = 16
-    # Automatic K: images the silhouette is computed on (a seeded sample; all when fewer).
+    # Automatic K: images the silhouette scores (a seeded sample, each against every image;
+    # all when fewer).
     _C.MMT.CLUSTER.AUTO_K_SAMPLE = 3000
-    # Automatic K: the smallest K whose silhouette reaches this fraction of the best is kept.
+    # Automatic K: the smallest K whose silhouette (averaged with its grid neighbours) reaches
+    # this fraction of the best is kept.
     _C.MMT.CLUSTER.AUTO_K_TOLERANCE = 0.95
     # Lloyd iterations of k-means. Reference (scikit-learn default): 300; faiss converges in
     # far fewer.

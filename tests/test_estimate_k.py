@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import silhouette_score
 
-from fastreid_mmt.clustering.estimate_k import candidate_counts, estimate_num_clusters, silhouette
+from fastreid_mmt.clustering.estimate_k import (candidate_counts, estimate_num_clusters, silhouette,
+                                                smooth_over_neighbours)
 from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 
 from .conftest import small_mmt_cfg
@@ -27,7 +28,22 @@ def test_silhouette_equals_scikit_learns_with_a_singleton_cluster():
     assert silhouette(x, y) == pytest.approx(silhouette_score(x.numpy(), y.numpy(), metric="cosine"), abs=1e-5)
 
 
-@pytest.mark.parametrize("num_ids, per_id", [(20, 4), (40, 10), (8, 40)])
+def test_sampled_anchors_estimate_the_full_silhouette_on_small_clusters():
+    # 4 images per identity: sampling the points (scikit-learn's sample_size) cuts clusters down
+    # to singletons scoring 0; anchors measured against every point keep the full score.
+    x, y = _blobs(300, 4, spread=0.1)
+    full = silhouette(x, y)
+    anchors = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:400]
+    assert silhouette(x, y, anchors) == pytest.approx(full, abs=0.03)
+    sampled_points = silhouette_score(x.numpy(), y.numpy(), metric="cosine", sample_size=400, random_state=0)
+    assert sampled_points < full - 0.1
+
+
+def test_smoothing_averages_each_score_with_its_grid_neighbours():
+    assert smooth_over_neighbours([3.0, 0.0, 3.0, 6.0]) == pytest.approx([2.0, 2.0, 3.0, 5.0])
+
+
+@pytest.mark.parametrize("num_ids, per_id", [(20, 4), (40, 10), (8, 40), (300, 4)])
 def test_well_separated_identities_give_their_number(num_ids, per_id):
     x, _ = _blobs(num_ids, per_id)
     k, scores = estimate_num_clusters(x, steps=24, seed=1)

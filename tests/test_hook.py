@@ -148,3 +148,22 @@ def test_too_few_clusters_is_logged_at_its_epoch_before_the_sampler_refuses(tiny
         with pytest.raises(ValueError, match="3 pseudo identities but a batch needs 4"):
             _train(cfg)
     assert "MMT epoch 0: the clustering found 3 clusters, fewer than the 4 pseudo-ids" in caplog.text
+
+
+@pytest.mark.slow
+def test_an_estimated_k_is_chosen_once_and_checkpointed(tiny_data, tmp_path, monkeypatch):
+    from fastreid_mmt.clustering import pseudo_labels
+
+    calls = []
+    estimate = pseudo_labels.estimate_num_clusters
+    monkeypatch.setattr(pseudo_labels, "estimate_num_clusters", lambda *a, **k: calls.append(1) or estimate(*a, **k))
+    paths = save_source_checkpoints(small_mmt_cfg(), tmp_path)
+    trainer, rec = _train(_mmt_cfg(tmp_path, paths, MMT__CLUSTER__NUM_CLUSTERS=0))
+    k = trainer.mmt_hook.estimated_k
+    assert len(calls) == 1 and isinstance(k, int) and k >= 2  # estimated at the first clustering only
+    assert all(epoch["num_classes"] <= k for epoch in rec.epochs)
+    assert trainer.mmt_hook.state_dict()["estimated_k"] == k
+    restored = type(trainer.mmt_hook).__new__(type(trainer.mmt_hook))
+    restored.cfg = trainer.mmt_hook.cfg
+    restored.load_state_dict(trainer.mmt_hook.state_dict())
+    assert restored.estimated_k == k

@@ -26,11 +26,13 @@ class PseudoLabels:
         labels (np.ndarray): ``[N]`` int64 pseudo label per image, -1 for outliers.
         centroids (Tensor): ``[K, C]`` mean feature of each cluster (not normalised).
         eps (float or None): the DBSCAN radius used.
+        estimated_k (int or None): the k-means K used when ``NUM_CLUSTERS`` is 0 (estimated).
     """
 
     labels: np.ndarray
     centroids: torch.Tensor
     eps: float = None
+    estimated_k: int = None
 
     @property
     def num_clusters(self):
@@ -150,7 +152,8 @@ def coverage_warnings(result, cfg_cluster, ids_per_batch):
     return messages
 
 
-def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=None):
+def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=None, estimated_k=None,
+                          min_clusters=2):
     """Cluster features into pseudo labels.
 
     k-means runs on ``features`` as given (MMT's k-means script clusters the average of the two
@@ -165,6 +168,9 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
             (``EPS_RHO``) when ``cfg_cluster.EPS`` is 0.
         ground_truth (Sequence[int] or None): ``[N]`` true ids; read only by the
             ``ground_truth`` method (the labels are these ids, renumbered).
+        estimated_k (int or None): k-means K estimated at an earlier epoch; None estimates it
+            (:func:`.estimate_k.estimate_num_clusters`) when ``cfg_cluster.NUM_CLUSTERS`` is 0.
+        min_clusters (int): the smallest K an estimate may choose (the pseudo-ids a batch samples).
 
     Raises:
         ValueError: unknown method, more clusters than images, no cluster at all, a fixed
@@ -176,9 +182,12 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
     if method == "kmeans":
         k = cfg_cluster.NUM_CLUSTERS
         if k == 0:
+            k = estimated_k
+        if k is None:
             k, _ = estimate_num_clusters(features, sizes=cfg_cluster.AUTO_K_SIZES, steps=cfg_cluster.AUTO_K_STEPS,
                                          sample=cfg_cluster.AUTO_K_SAMPLE, tolerance=cfg_cluster.AUTO_K_TOLERANCE,
-                                         seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
+                                         seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND,
+                                         min_clusters=min_clusters)
         if k > n:
             raise ValueError(f"MMT.CLUSTER.NUM_CLUSTERS = {k} exceeds the {n} target training images")
         labels, _ = kmeans(features, k, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
@@ -195,4 +204,5 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
         labels = relabel_consecutive(ground_truth)
     else:
         raise ValueError(f"MMT.CLUSTER.METHOD must be one of {METHODS}, got {method!r}")
-    return PseudoLabels(labels, cluster_centroids(features, labels), eps)
+    estimated = k if method == "kmeans" and cfg_cluster.NUM_CLUSTERS == 0 else None
+    return PseudoLabels(labels, cluster_centroids(features, labels), eps, estimated)

@@ -58,10 +58,10 @@ def broadcast_pseudo_labels(result, device):
         return result
     payload = [None]
     if comm.is_main_process():
-        payload = [(result.labels, result.centroids.cpu(), result.eps)]
+        payload = [(result.labels, result.centroids.cpu(), result.eps, result.estimated_k)]
     dist.broadcast_object_list(payload, src=0)
-    labels, centroids, eps = payload[0]
-    return PseudoLabels(labels, centroids.to(device), eps)
+    labels, centroids, eps, estimated_k = payload[0]
+    return PseudoLabels(labels, centroids.to(device), eps, estimated_k)
 
 
 def rewrap_ddp(model):

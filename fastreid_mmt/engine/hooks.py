@@ -46,8 +46,9 @@ class MMTHook(HookBase):
     labels with the previous epoch's (NMI) and of the two mean nets (share of images with the
     same nearest neighbour under both); where the target has true ids, also NMI / ARI with them.
 
-    Stateful (the automatic DBSCAN eps, chosen once, and the base seed): registered as a
-    checkpointable, so a resumed run uses the same radius and seeds.
+    Stateful (the automatic DBSCAN eps and the estimated k-means K, each chosen once at the
+    first clustering, and the base seed): registered as a checkpointable, so a resumed run uses
+    the same radius, K and seeds.
 
     Args:
         cfg (CfgNode): the full config.
@@ -62,6 +63,7 @@ class MMTHook(HookBase):
         self.target = target
         self.seed = int(seed)
         self.eps = None
+        self.estimated_k = None
         self.extract_loader = build_extract_loader(cfg, target)
         self.labels = None
         self.ground_truth = None
@@ -72,11 +74,14 @@ class MMTHook(HookBase):
 
     # -- checkpointable ------------------------------------------------------------------
     def state_dict(self):
-        return {"eps": -1.0 if self.eps is None else float(self.eps), "seed": self.seed}
+        return {"eps": -1.0 if self.eps is None else float(self.eps), "seed": self.seed,
+                "estimated_k": -1 if self.estimated_k is None else int(self.estimated_k)}
 
     def load_state_dict(self, state):
         eps = float(state.get("eps", -1.0))
         self.eps = None if eps < 0 else eps
+        estimated_k = int(state.get("estimated_k", -1))
+        self.estimated_k = None if estimated_k < 0 else estimated_k
         if self.cfg.SEED < 0 and "seed" in state:  # a seeded run keeps its SEED
             self.seed = int(state["seed"])
 
@@ -96,15 +101,20 @@ class MMTHook(HookBase):
         fault_point(f"extracted:{self.trainer.epoch}")  # testing aid, see faults.py
         result = None
         if comm.is_main_process():
-            result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps,
-                                           ground_truth=self.ground_truth)
             ids_per_batch = self.cfg.SOLVER.IMS_PER_BATCH // self.cfg.DATALOADER.NUM_INSTANCE
+            result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps,
+                                           ground_truth=self.ground_truth, estimated_k=self.estimated_k,
+                                           min_clusters=ids_per_batch)
+            if result.estimated_k is not None and self.estimated_k is None:
+                logger.info("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0), kept for "
+                            "the rest of the run", result.estimated_k)
             for message in coverage_warnings(result, self.cfg.MMT.CLUSTER, ids_per_batch):
                 logger.warning("MMT epoch %d: %s", self.trainer.epoch, message)
         result = broadcast_pseudo_labels(result, self.model.device)
         clustered = time.perf_counter()
         previous = self.previous_labels()
         self.eps = result.eps
+        self.estimated_k = result.estimated_k
         self.labels = result.labels
         self.save_labels(result.labels)
         num_classes = self.model.num_classes()
