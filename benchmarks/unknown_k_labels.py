@@ -70,6 +70,7 @@ def main():
         target = TargetSet([it[0] for it in items], [cams[it[2]] for it in items], [ids[it[1]] for it in items])
         truth = np.asarray(target.gt_pids)
         features = first_clustering_features(model, cfg, target)
+        ids_per_batch = cfg.SOLVER.IMS_PER_BATCH // cfg.DATALOADER.NUM_INSTANCE  # as MMTHook passes it
         methods = {**METHODS, TRUE_K: ["MMT.CLUSTER.METHOD", "kmeans", "MMT.CLUSTER.NUM_CLUSTERS", str(len(ids))]}
         print(f"\n{shape.name}: {len(truth)} images of {len(ids)} identities")
         print("| method | seed | clusters | outliers | NMI | ARI |\n| --- | --- | --- | --- | --- | --- |")
@@ -77,7 +78,7 @@ def main():
             cluster_cfg = build_cfg(MMT_CFG, [*args.opts, *opts]).MMT.CLUSTER
             for seed in args.seeds:
                 try:
-                    labels = compute_pseudo_labels(features, cluster_cfg, seed).labels
+                    labels = compute_pseudo_labels(features, cluster_cfg, seed, min_clusters=ids_per_batch).labels
                 except ValueError as err:  # e.g. every image an outlier: the run would stop here
                     print(f"| {name} | {seed} | stops: {str(err).split(':')[0]} | | | |")
                     continue
