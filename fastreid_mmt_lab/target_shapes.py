@@ -15,10 +15,10 @@ from . import synthetic
 SHAPE = re.compile(r"^(\d+)x(\d+)(?:-(\d+))?$")
 # Test identities of every shape (query / gallery): enough for a stable mAP, few to draw.
 NUM_QUERY_IDS = 50
-DOMAIN = "duke"
 # Seed of the drawn identities: not the demo's, so a shape's people are new to the stage-I pair.
 DATA_SEED = 11
-FASTREID_CLASS = "DukeMTMC"
+# fast-reid's data-set class of each synthetic layout a target can be drawn in.
+FASTREID_CLASS = {synthetic.DUKE: "DukeMTMC", synthetic.MARKET: "Market1501"}
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,21 @@ def parse_shape(text):
     return Shape(ids, low, high)
 
 
-def write_target(root, shape, height, width, seed=DATA_SEED):
-    """Write ``shape`` as a Duke-layout data set under ``root`` (fast-reid's data-set root);
+def write_target(root, shape, height, width, domain=synthetic.DUKE, seed=DATA_SEED):
+    """Write ``shape`` as a data set in ``domain``'s layout (``"duke"`` or ``"market"``) under
+    ``root`` (fast-reid's data-set root);
     uneven shapes are drawn with ``high`` images per identity, then each identity's training
     images are thinned to a seeded count in ``low..high``. Skipped when already complete.
 
     Returns:
         str: the training folder.
     """
-    marker = os.path.join(root, f".shape_{shape.name}_{height}x{width}_seed{seed}")
-    train_dir = os.path.join(synthetic.domain_dir(root, DOMAIN), synthetic.TRAIN_DIR)
+    marker = os.path.join(root, f".shape_{shape.name}_{height}x{width}_seed{seed}" + ("" if domain == synthetic.DUKE
+                                                                                       else f"_{domain}"))
+    train_dir = os.path.join(synthetic.domain_dir(root, domain), synthetic.TRAIN_DIR)
     if os.path.exists(marker):
         return train_dir
-    synthetic.write_domain(root, DOMAIN, num_ids=shape.num_ids, images_per_id=shape.high,
+    synthetic.write_domain(root, domain, num_ids=shape.num_ids, images_per_id=shape.high,
                            num_query_ids=NUM_QUERY_IDS, height=height, width=width, seed=seed, overwrite=True)
     if shape.low != shape.high:
         rng = random.Random(seed)
