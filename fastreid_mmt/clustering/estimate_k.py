@@ -5,7 +5,7 @@ smoothed over neighbouring K and the smallest K within ``tolerance`` of the best
 near-equal partitions, the coarser one).
 
 Measured on synthetic targets of 30 to 1,000 identities and 2 to 40 images each (BENCHMARKS.md
-"Unknown number of identities"), the pick lies at 0.8-2 times the true number of identities,
+"Unknown number of identities"), the pick lies at 0.9-2 times the true number of identities,
 where k-means' agreement with the true ids (ARI) is near its best; the K a radius-based DBSCAN
 finds falls far below the truth.
 """
