@@ -43,9 +43,14 @@ SINGLE_RUN = ("direct", "bn-only")  # no stage-II seed: one run per shape
 RESULT_ROW = r"\| {} +\| [\d.]+ +\| [\d.]+ +\| [\d.]+ +\| ([\d.]+)"
 
 
+def test_opts(dataset):
+    """The override that evaluates a run on ``dataset``'s test set."""
+    return ["DATASETS.TESTS", f"('{dataset}',)"]
+
+
 def target_opts(dataset):
-    """The data-set overrides that point a run's training target and test set at ``dataset``."""
-    return ["DATASETS.NAMES", f"('{dataset}',)", "DATASETS.TESTS", f"('{dataset}',)"]
+    """The overrides that point a stage-II run's training target and test set at ``dataset``."""
+    return ["DATASETS.NAMES", f"('{dataset}',)", *test_opts(dataset)]
 
 
 def evaluate_direct(pair, dataset, run_dir, log, env):
@@ -53,7 +58,7 @@ def evaluate_direct(pair, dataset, run_dir, log, env):
     os.makedirs(run_dir, exist_ok=True)
     weights = os.path.join(pair, "pretrain-seed1", "model_final.pth")
     Run("direct", ["--config-file", PRETRAIN_CFG, "--eval-only", "MODEL.WEIGHTS", weights,
-                   "DATASETS.TESTS", f"('{dataset}',)", "OUTPUT_DIR", run_dir], log, env).wait_ok()
+                   *test_opts(dataset), "OUTPUT_DIR", run_dir], log, env).wait_ok()
 
 
 def final_map(method, dataset, run_dir, log):

@@ -54,8 +54,7 @@ def write_target(root, shape, height, width, domain=synthetic.DUKE, seed=DATA_SE
     Returns:
         str: the training folder.
     """
-    marker = os.path.join(root, f".shape_{shape.name}_{height}x{width}_seed{seed}" + ("" if domain == synthetic.DUKE
-                                                                                       else f"_{domain}"))
+    marker = os.path.join(root, f".shape_{shape.name}_{domain}_{height}x{width}_seed{seed}")
     train_dir = os.path.join(synthetic.domain_dir(root, domain), synthetic.TRAIN_DIR)
     if os.path.exists(marker):
         return train_dir

@@ -5,11 +5,9 @@ from collections import Counter
 import pytest
 
 import fastreid_mmt  # noqa: F401  (compat shims before fastreid)
-from fastreid.data.datasets import DukeMTMC, Market1501
+from fastreid.data.datasets import DATASET_REGISTRY
 
 from fastreid_mmt_lab.target_shapes import FASTREID_CLASS, parse_shape, write_target
-
-READERS = {"DukeMTMC": DukeMTMC, "Market1501": Market1501}
 
 
 def test_shape_text_is_parsed_or_refused_by_name():
@@ -24,12 +22,13 @@ def test_shape_text_is_parsed_or_refused_by_name():
 @pytest.mark.parametrize("domain", sorted(FASTREID_CLASS))
 def test_uneven_target_in_each_layout_has_the_shape(tmp_path, domain):
     shape = parse_shape("6x2-5")
+    reader = DATASET_REGISTRY.get(FASTREID_CLASS[domain])
     write_target(str(tmp_path), shape, 32, 16, domain=domain)
-    train = READERS[FASTREID_CLASS[domain]](root=str(tmp_path)).train
+    train = reader(root=str(tmp_path)).train
     per_id = Counter(item[1] for item in train)
     assert len(per_id) == shape.num_ids
     assert all(shape.low <= n <= shape.high for n in per_id.values())
     assert len(set(per_id.values())) > 1  # thinned unevenly, not cut to one size
     before = sorted(item[0] for item in train)
     write_target(str(tmp_path), shape, 32, 16, domain=domain)  # complete: not redrawn
-    assert sorted(item[0] for item in READERS[FASTREID_CLASS[domain]](root=str(tmp_path)).train) == before
+    assert sorted(item[0] for item in reader(root=str(tmp_path)).train) == before
