@@ -118,6 +118,13 @@ def add_mmt_config(cfg):
     # Automatic K: the smallest K whose silhouette (averaged with its grid neighbours) reaches
     # this fraction of the best is kept.
     _C.MMT.CLUSTER.AUTO_K_TOLERANCE = 0.95
+    # Automatic K: when the features' best silhouette over the grid (smoothed) is below this,
+    # they show too little cluster structure for k-means, which must put every image in a
+    # cluster, and the run clusters with the DBSCAN rule instead (the EPS*, MIN_SAMPLES and
+    # Jaccard keys below), which trains on the images it groups only. Measured on synthetic
+    # targets: 0.11-0.13 where every k-means ended below direct transfer, 0.21-0.29 elsewhere
+    # (BENCHMARKS.md "Unknown number of identities"). 0: always k-means. Not in the paper.
+    _C.MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17
     # Lloyd iterations of k-means. Reference (scikit-learn default): 300; faiss converges in
     # far fewer.
     _C.MMT.CLUSTER.KMEANS_ITERS = 50

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import silhouette_score
 
-from fastreid_mmt.clustering.estimate_k import (candidate_counts, estimate_num_clusters, silhouette,
-                                                smooth_over_neighbours)
+from fastreid_mmt.clustering.estimate_k import (candidate_counts, cluster_structure, estimate_num_clusters,
+                                                silhouette, smooth_over_neighbours)
 from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 
 from .conftest import small_mmt_cfg
@@ -66,3 +66,39 @@ def test_num_clusters_zero_estimates_k_in_the_pseudo_labels():
     result = compute_pseudo_labels(x, cfg, seed=0)
     assert result.num_clusters == len(np.unique(result.labels)) and abs(result.num_clusters - 15) <= 3
     assert (result.labels >= 0).all()  # k-means labels every image
+
+
+def test_the_default_structure_threshold_separates_identities_from_noise():
+    threshold = small_mmt_cfg().MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE
+    for x in (_blobs(100, 4)[0], _blobs(15, 6)[0]):
+        assert cluster_structure(estimate_num_clusters(x, seed=1)[1]) > threshold
+    noise = F.normalize(torch.randn(400, 32, generator=torch.Generator().manual_seed(0)), dim=1)
+    for x in (_blobs(50, 8, spread=1.0)[0], noise):
+        assert cluster_structure(estimate_num_clusters(x, seed=1)[1]) < threshold
+
+
+def test_too_little_structure_clusters_with_the_dbscan_rule_for_the_run():
+    x, _ = _blobs(50, 8)
+    auto = dict(MMT__CLUSTER__METHOD="kmeans", MMT__CLUSTER__NUM_CLUSTERS=0)
+    kmeans_cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=0.0).MMT.CLUSTER
+    first = compute_pseudo_labels(x, kmeans_cfg, seed=0)
+    assert first.eps is None and first.num_outliers == 0 and first.structure > 0.17
+    fall_back_cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=0.99).MMT.CLUSTER
+    result = compute_pseudo_labels(x, fall_back_cfg, seed=0)
+    assert result.eps is not None and result.num_outliers > 0  # the DBSCAN rule: radius, outliers
+    assert (result.estimated_k, result.structure) == (first.estimated_k, pytest.approx(first.structure))
+    # Later epochs repeat the decision from what the first one measured, without estimating again.
+    later = compute_pseudo_labels(x, small_mmt_cfg(**auto).MMT.CLUSTER, seed=1, eps=result.eps,
+                                  estimated_k=result.estimated_k, structure=0.05)
+    assert later.eps == result.eps and later.estimated_k == result.estimated_k
+    # A run checkpointed before the structure was measured keeps k-means with its K.
+    older = compute_pseudo_labels(x, small_mmt_cfg(**auto).MMT.CLUSTER, seed=1, estimated_k=result.estimated_k)
+    assert older.eps is None and older.num_clusters == result.estimated_k
+
+
+def test_a_fallback_that_finds_no_cluster_names_the_structure_threshold():
+    noise = F.normalize(torch.randn(100, 32, generator=torch.Generator().manual_seed(0)), dim=1)
+    cfg = small_mmt_cfg(MMT__CLUSTER__METHOD="kmeans", MMT__CLUSTER__NUM_CLUSTERS=0).MMT.CLUSTER
+    with pytest.raises(ValueError, match=r"marked all 100 .* below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17: 0 keeps "
+                                         r"k-means with the estimated K"):
+        compute_pseudo_labels(noise, cfg, seed=0)

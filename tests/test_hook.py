@@ -162,8 +162,10 @@ def test_an_estimated_k_is_chosen_once_and_checkpointed(tiny_data, tmp_path, mon
     k = trainer.mmt_hook.estimated_k
     assert len(calls) == 1 and isinstance(k, int) and k >= 2  # estimated at the first clustering only
     assert all(epoch["num_classes"] <= k for epoch in rec.epochs)
+    structure = trainer.mmt_hook.structure
+    assert -1.0 <= structure <= 1.0
     assert trainer.mmt_hook.state_dict()["estimated_k"] == k
     restored = type(trainer.mmt_hook).__new__(type(trainer.mmt_hook))
     restored.cfg = trainer.mmt_hook.cfg
     restored.load_state_dict(trainer.mmt_hook.state_dict())
-    assert restored.estimated_k == k
+    assert (restored.estimated_k, restored.structure) == (k, structure)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .checks import check_features
 from .kmeans import kmeans
 
-__all__ = ["estimate_num_clusters", "silhouette", "smooth_over_neighbours"]
+__all__ = ["cluster_structure", "estimate_num_clusters", "silhouette", "smooth_over_neighbours"]
 
 
 def silhouette(features, labels, anchors=None):
@@ -116,3 +116,15 @@ def smooth_over_neighbours(values):
     pick between distant modes."""
     padded = [values[0], *values, values[-1]]
     return [sum(padded[i:i + 3]) / 3 for i in range(len(values))]
+
+
+def cluster_structure(scores):
+    """How clearly the features form clusters at any K: the best smoothed silhouette of the grid.
+
+    Args:
+        scores (dict): ``{K: silhouette}`` as :func:`estimate_num_clusters` returns it.
+
+    Returns:
+        float: in ``[-1, 1]``; near 0 when no K separates the images much better than chance.
+    """
+    return max(smooth_over_neighbours(list(scores.values())))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .dbscan import auto_eps, dbscan, eps_rule_pairs
-from .estimate_k import estimate_num_clusters
+from .estimate_k import cluster_structure, estimate_num_clusters
 from .jaccard import jaccard_distance
 from .kmeans import kmeans
 
@@ -26,13 +26,17 @@ class PseudoLabels:
         labels (np.ndarray): ``[N]`` int64 pseudo label per image, -1 for outliers.
         centroids (Tensor): ``[K, C]`` mean feature of each cluster (not normalised).
         eps (float or None): the DBSCAN radius used.
-        estimated_k (int or None): the k-means K used when ``NUM_CLUSTERS`` is 0 (estimated).
+        estimated_k (int or None): the K estimated when ``NUM_CLUSTERS`` is 0.
+        structure (float or None): with the estimate, the features' cluster structure
+            (:func:`.estimate_k.cluster_structure`); below ``AUTO_K_MIN_SILHOUETTE`` the labels
+            come from the DBSCAN rule instead of k-means.
     """
 
     labels: np.ndarray
     centroids: torch.Tensor
     eps: float = None
     estimated_k: int = None
+    structure: float = None
 
     @property
     def num_clusters(self):
@@ -148,12 +152,12 @@ def coverage_warnings(result, cfg_cluster, ids_per_batch):
     if result.num_clusters < ids_per_batch:
         messages.append(f"the clustering found {result.num_clusters} clusters, fewer than the {ids_per_batch} "
                         f"pseudo-ids a batch samples (SOLVER.IMS_PER_BATCH / DATALOADER.NUM_INSTANCE): "
-                        f"{radius_advice(cfg_cluster) if cfg_cluster.METHOD == 'dbscan' else 'raise MMT.CLUSTER.NUM_CLUSTERS'}")
+                        f"{radius_advice(cfg_cluster) if result.eps is not None else 'raise MMT.CLUSTER.NUM_CLUSTERS'}")
     return messages
 
 
 def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=None, estimated_k=None,
-                          min_clusters=2):
+                          structure=None, min_clusters=2):
     """Cluster features into pseudo labels.
 
     k-means runs on ``features`` as given (MMT's k-means script clusters the average of the two
@@ -170,6 +174,9 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
             ``ground_truth`` method (the labels are these ids, renumbered).
         estimated_k (int or None): k-means K estimated at an earlier epoch; None estimates it
             (:func:`.estimate_k.estimate_num_clusters`) when ``cfg_cluster.NUM_CLUSTERS`` is 0.
+        structure (float or None): the cluster structure measured with that estimate; when it is
+            below ``cfg_cluster.AUTO_K_MIN_SILHOUETTE`` the DBSCAN rule clusters instead of
+            k-means (None, with an earlier estimate: k-means).
         min_clusters (int): the smallest K an estimate may choose (the pseudo-ids a batch samples).
 
     Raises:
@@ -179,15 +186,19 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
     """
     method = cfg_cluster.METHOD
     n = features.shape[0]
+    auto_k = method == "kmeans" and cfg_cluster.NUM_CLUSTERS == 0
+    if auto_k and estimated_k is None:
+        estimated_k, scores = estimate_num_clusters(
+            features, sizes=cfg_cluster.AUTO_K_SIZES, steps=cfg_cluster.AUTO_K_STEPS, sample=cfg_cluster.AUTO_K_SAMPLE,
+            tolerance=cfg_cluster.AUTO_K_TOLERANCE, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS,
+            backend=cfg_cluster.BACKEND, min_clusters=min_clusters)
+        structure = cluster_structure(scores)
+    if auto_k and structure is not None and structure < cfg_cluster.AUTO_K_MIN_SILHOUETTE:
+        # Too little structure for k-means, which must put every image in some cluster: the
+        # DBSCAN rule trains on the images it groups only.
+        method = "dbscan"
     if method == "kmeans":
-        k = cfg_cluster.NUM_CLUSTERS
-        if k == 0:
-            k = estimated_k
-        if k is None:
-            k, _ = estimate_num_clusters(features, sizes=cfg_cluster.AUTO_K_SIZES, steps=cfg_cluster.AUTO_K_STEPS,
-                                         sample=cfg_cluster.AUTO_K_SAMPLE, tolerance=cfg_cluster.AUTO_K_TOLERANCE,
-                                         seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND,
-                                         min_clusters=min_clusters)
+        k = estimated_k if auto_k else cfg_cluster.NUM_CLUSTERS
         if k > n:
             raise ValueError(f"MMT.CLUSTER.NUM_CLUSTERS = {k} exceeds the {n} target training images")
         labels, _ = kmeans(features, k, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
@@ -196,7 +207,14 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
         # MMT's DBSCAN script re-normalises the averaged feature (F.normalize) before the Jaccard
         # distance and averages that normalised feature into the cluster centres.
         features = F.normalize(features.float(), dim=1)
-        labels, eps = _dbscan_labels(features, cfg_cluster, eps)
+        try:
+            labels, eps = _dbscan_labels(features, cfg_cluster, eps)
+        except ValueError as err:
+            if not auto_k:
+                raise
+            raise ValueError(f"{err}; the DBSCAN rule ran because the features' cluster structure {structure:.3f} "
+                             f"is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = {cfg_cluster.AUTO_K_MIN_SILHOUETTE}: "
+                             f"0 keeps k-means with the estimated K ({estimated_k})") from None
     elif method == "ground_truth":
         if ground_truth is None or len(ground_truth) != n:
             raise ValueError(f"MMT.CLUSTER.METHOD ground_truth needs the true id of each of the {n} target "
@@ -204,5 +222,6 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
         labels = relabel_consecutive(ground_truth)
     else:
         raise ValueError(f"MMT.CLUSTER.METHOD must be one of {METHODS}, got {method!r}")
-    estimated = k if method == "kmeans" and cfg_cluster.NUM_CLUSTERS == 0 else None
-    return PseudoLabels(labels, cluster_centroids(features, labels), eps, estimated)
+    if not auto_k:
+        estimated_k = structure = None
+    return PseudoLabels(labels, cluster_centroids(features, labels), eps, estimated_k, structure)

@@ -58,10 +58,10 @@ def broadcast_pseudo_labels(result, device):
         return result
     payload = [None]
     if comm.is_main_process():
-        payload = [(result.labels, result.centroids.cpu(), result.eps, result.estimated_k)]
+        payload = [(result.labels, result.centroids.cpu(), result.eps, result.estimated_k, result.structure)]
     dist.broadcast_object_list(payload, src=0)
-    labels, centroids, eps, estimated_k = payload[0]
-    return PseudoLabels(labels, centroids.to(device), eps, estimated_k)
+    labels, centroids, eps, estimated_k, structure = payload[0]
+    return PseudoLabels(labels, centroids.to(device), eps, estimated_k, structure)
 
 
 def rewrap_ddp(model):

@@ -1,6 +1,7 @@
 """MMTHook: the pseudo-label refinery inside fast-reid's training loop."""
 
 import logging
+import math
 import os
 import time
 
@@ -64,6 +65,7 @@ class MMTHook(HookBase):
         self.seed = int(seed)
         self.eps = None
         self.estimated_k = None
+        self.structure = None
         self.extract_loader = build_extract_loader(cfg, target)
         self.labels = None
         self.ground_truth = None
@@ -75,13 +77,16 @@ class MMTHook(HookBase):
     # -- checkpointable ------------------------------------------------------------------
     def state_dict(self):
         return {"eps": -1.0 if self.eps is None else float(self.eps), "seed": self.seed,
-                "estimated_k": -1 if self.estimated_k is None else int(self.estimated_k)}
+                "estimated_k": -1 if self.estimated_k is None else int(self.estimated_k),
+                "structure": math.nan if self.structure is None else float(self.structure)}
 
     def load_state_dict(self, state):
         eps = float(state.get("eps", -1.0))
         self.eps = None if eps < 0 else eps
         estimated_k = int(state.get("estimated_k", -1))
         self.estimated_k = None if estimated_k < 0 else estimated_k
+        structure = float(state.get("structure", math.nan))
+        self.structure = None if math.isnan(structure) else structure
         if self.cfg.SEED < 0 and "seed" in state:  # a seeded run keeps its SEED
             self.seed = int(state["seed"])
 
@@ -104,10 +109,9 @@ class MMTHook(HookBase):
             ids_per_batch = self.cfg.SOLVER.IMS_PER_BATCH // self.cfg.DATALOADER.NUM_INSTANCE
             result = compute_pseudo_labels(features, self.cfg.MMT.CLUSTER, epoch_seed, self.eps,
                                            ground_truth=self.ground_truth, estimated_k=self.estimated_k,
-                                           min_clusters=ids_per_batch)
+                                           structure=self.structure, min_clusters=ids_per_batch)
             if result.estimated_k is not None and self.estimated_k is None:
-                logger.info("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0), kept for "
-                            "the rest of the run", result.estimated_k)
+                self.log_estimate(result)
             for message in coverage_warnings(result, self.cfg.MMT.CLUSTER, ids_per_batch):
                 logger.warning("MMT epoch %d: %s", self.trainer.epoch, message)
         result = broadcast_pseudo_labels(result, self.model.device)
@@ -115,6 +119,7 @@ class MMTHook(HookBase):
         previous = self.previous_labels()
         self.eps = result.eps
         self.estimated_k = result.estimated_k
+        self.structure = result.structure
         self.labels = result.labels
         self.save_labels(result.labels)
         num_classes = self.model.num_classes()
@@ -203,6 +208,17 @@ class MMTHook(HookBase):
         close_loader(getattr(inner, "_data_loader_iter", None))
         inner.data_loader = loader
         inner._data_loader_iter = iter(loader)
+
+    def log_estimate(self, result):
+        if result.eps is None:
+            logger.info("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0; silhouette %.3f), "
+                        "kept for the rest of the run", result.estimated_k, result.structure)
+            return
+        logger.warning("MMT: the features show little cluster structure (best silhouette %.3f, below "
+                       "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE %s; estimated K %d): k-means would put every image "
+                       "in a cluster, so the DBSCAN rule (MMT.CLUSTER.EPS_RHO / EPS, MIN_SAMPLES) clusters for "
+                       "the rest of the run, training on the images it groups", result.structure,
+                       self.cfg.MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE, result.estimated_k)
 
     def log(self, result, signals, extract_s, cluster_s):
         labels = result.labels
