@@ -38,7 +38,7 @@ HEIGHT, WIDTH = 128, 64  # the demo's input size
 METHODS = {
     "kmeans-true-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", str(shape.num_ids)],
     "dbscan-reference": lambda shape: ["MMT.CLUSTER.METHOD", "dbscan", "MMT.CLUSTER.EPS", "0.0"],
-    "kmeans-estimated-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0"],
+    "kmeans-estimated-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.0"],
     "folder-default": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0"],
 }
 SINGLE_RUN = ("direct", "bn-only")  # no stage-II seed: one run per shape

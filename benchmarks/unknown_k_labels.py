@@ -39,7 +39,7 @@ from fastreid_mmt_lab.target_shapes import FASTREID_CLASS, parse_shape, write_ta
 METHODS = {
     "DBSCAN, the reference's rule": ["MMT.CLUSTER.METHOD", "dbscan"],
     "k-means, estimated K": ["MMT.CLUSTER.METHOD", "kmeans", "MMT.CLUSTER.NUM_CLUSTERS", "0",
-                             "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0"],
+                             "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.0"],
 }
 TRUE_K = "k-means, true K"
 
