@@ -1,7 +1,6 @@
 """MMTHook: the pseudo-label refinery inside fast-reid's training loop."""
 
 import logging
-import math
 import os
 import time
 
@@ -25,6 +24,9 @@ from .distributed import broadcast_pseudo_labels, gather_features, rewrap_ddp, u
 from .faults import fault_point
 
 logger = logging.getLogger(__name__)
+# Checkpointed in place of an unmeasured cluster structure: below any silhouette (-1 to 1).
+NO_STRUCTURE = -2.0
+
 
 def close_loader(loader_iter):
     """Stop the prefetch thread of a fast-reid ``DataLoaderX`` over an infinite sampler
@@ -78,15 +80,15 @@ class MMTHook(HookBase):
     def state_dict(self):
         return {"eps": -1.0 if self.eps is None else float(self.eps), "seed": self.seed,
                 "estimated_k": -1 if self.estimated_k is None else int(self.estimated_k),
-                "structure": math.nan if self.structure is None else float(self.structure)}
+                "structure": NO_STRUCTURE if self.structure is None else float(self.structure)}
 
     def load_state_dict(self, state):
         eps = float(state.get("eps", -1.0))
         self.eps = None if eps < 0 else eps
         estimated_k = int(state.get("estimated_k", -1))
         self.estimated_k = None if estimated_k < 0 else estimated_k
-        structure = float(state.get("structure", math.nan))
-        self.structure = None if math.isnan(structure) else structure
+        structure = float(state.get("structure", NO_STRUCTURE))
+        self.structure = None if structure < -1.0 else structure
         if self.cfg.SEED < 0 and "seed" in state:  # a seeded run keeps its SEED
             self.seed = int(state["seed"])
 
