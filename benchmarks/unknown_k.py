@@ -16,8 +16,8 @@ stage-II seed, ``--jobs`` at a time:
 * ``kmeans-true-k``: the paper's k-means with the true number of identities (the reference);
 * ``dbscan-reference``: the reference's DBSCAN rule (``configs/MMT/*-dbscan.yml``);
 * ``kmeans-estimated-k``: k-means with K estimated from the features (``NUM_CLUSTERS 0``), always;
-* ``folder-default``: ``configs/MMT/folder.yml``'s clustering: the same estimate, but the DBSCAN
-  rule where the features' cluster structure is below ``MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE``.
+* ``estimated-k-structure``: the same estimate, but the DBSCAN rule where the features' cluster
+  structure is below 0.17 (``MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE``).
 
 A finished run is not rerun; a run that a clustering stops is reported as stopped. Prints one
 Markdown table: per shape and method, the final mAP of each seed and the mean of the finished
@@ -39,7 +39,7 @@ METHODS = {
     "kmeans-true-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", str(shape.num_ids)],
     "dbscan-reference": lambda shape: ["MMT.CLUSTER.METHOD", "dbscan", "MMT.CLUSTER.EPS", "0.0"],
     "kmeans-estimated-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.0"],
-    "folder-default": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0"],
+    "estimated-k-structure": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.17"],
 }
 SINGLE_RUN = ("direct", "bn-only")  # no stage-II seed: one run per shape
 # fast-reid's result row of a data set in a log: Rank-1, Rank-5, Rank-10, mAP.

@@ -193,7 +193,8 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
             tolerance=cfg_cluster.AUTO_K_TOLERANCE, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS,
             backend=cfg_cluster.BACKEND, min_clusters=min_clusters)
         structure = cluster_structure(scores)
-    if auto_k and structure is not None and structure < cfg_cluster.AUTO_K_MIN_SILHOUETTE:
+    threshold = cfg_cluster.AUTO_K_MIN_SILHOUETTE
+    if auto_k and threshold > 0 and structure is not None and structure < threshold:
         # Too little structure for k-means, which must put every image in some cluster: the
         # DBSCAN rule trains on the images it groups only.
         method = "dbscan"
@@ -213,7 +214,7 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
             if not auto_k:
                 raise
             raise ValueError(f"{err}; the DBSCAN rule ran because the features' cluster structure {structure:.3f} "
-                             f"is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = {cfg_cluster.AUTO_K_MIN_SILHOUETTE}: "
+                             f"is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = {threshold}: "
                              f"0 keeps k-means with the estimated K ({estimated_k})") from None
     elif method == "ground_truth":
         if ground_truth is None or len(ground_truth) != n:

@@ -213,8 +213,8 @@ class MMTHook(HookBase):
 
     def log_estimate(self, result):
         if result.eps is None:
-            logger.info("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0; silhouette %.3f), "
-                        "kept for the rest of the run", result.estimated_k, result.structure)
+            logger.info("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0), kept for the rest "
+                        "of the run (cluster structure: best silhouette %.3f)", result.estimated_k, result.structure)
             return
         logger.warning("MMT: the features show little cluster structure (best silhouette %.3f, below "
                        "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE %s; estimated K %d): k-means would put every image "
