@@ -39,7 +39,8 @@ METHODS = {
     "kmeans-true-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", str(shape.num_ids)],
     "dbscan-reference": lambda shape: ["MMT.CLUSTER.METHOD", "dbscan", "MMT.CLUSTER.EPS", "0.0"],
     "kmeans-estimated-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.0"],
-    "estimated-k-structure": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.17"],
+    "estimated-k-structure": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0",
+                                            "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.17"],
 }
 SINGLE_RUN = ("direct", "bn-only")  # no stage-II seed: one run per shape
 # fast-reid's result row of a data set in a log: Rank-1, Rank-5, Rank-10, mAP.

@@ -79,7 +79,7 @@ def main():
         ids_per_batch = cfg.SOLVER.IMS_PER_BATCH // cfg.DATALOADER.NUM_INSTANCE  # as MMTHook passes it
         methods = {**METHODS, TRUE_K: ["MMT.CLUSTER.METHOD", "kmeans", "MMT.CLUSTER.NUM_CLUSTERS", str(len(ids))]}
         print(f"\n{shape.name}: {len(truth)} images of {len(ids)} identities")
-        print("| method | seed | clusters | outliers | NMI | ARI | structure |\n| --- | --- | --- | --- | --- | --- | --- |")
+        print("| method | seed | clusters | outliers | NMI | ARI | structure |\n" + "| --- " * 7 + "|")
         for name, opts in methods.items():
             cluster_cfg = build_cfg(MMT_CFG, [*args.opts, *opts]).MMT.CLUSTER
             for seed in args.seeds:
