@@ -122,8 +122,8 @@ def add_mmt_config(cfg):
     # they show too little cluster structure for k-means, which must put every image in a
     # cluster, and the run clusters with the DBSCAN rule instead (the EPS*, MIN_SAMPLES and
     # Jaccard keys below), which trains on the images it groups only. Measured on synthetic
-    # targets: 0.11-0.13 where every k-means ended below direct transfer, 0.21-0.29 elsewhere
-    # (BENCHMARKS.md "Unknown number of identities"), so 0.17 there. 0 (default): always k-means,
+    # targets: 0.11-0.13 on the two where k-means ended below the DBSCAN rule (once below direct
+    # transfer too), 0.21-0.29 elsewhere (BENCHMARKS.md "Unknown number of identities"), so 0.17. 0 (default): always k-means,
     # because on a small folder with weak features the DBSCAN rule can leave too few clusters to
     # fill a batch and stop a run that k-means would train. Not in the paper.
     _C.MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.0

@@ -12,8 +12,8 @@ from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 
 from .conftest import small_mmt_cfg
 
-# The structure below which k-means fell behind direct transfer (BENCHMARKS.md "Unknown number of
-# identities"); MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE is off by default.
+# The structure that separated the targets where k-means fell behind the DBSCAN rule (BENCHMARKS.md
+# "Unknown number of identities"); MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE is off by default.
 MEASURED_THRESHOLD = 0.17
 
 
@@ -72,7 +72,7 @@ def test_num_clusters_zero_estimates_k_in_the_pseudo_labels():
     assert (result.labels >= 0).all()  # k-means labels every image
 
 
-def test_the_default_structure_threshold_separates_identities_from_noise():
+def test_the_measured_structure_threshold_separates_identities_from_noise():
     threshold = MEASURED_THRESHOLD
     for x in (_blobs(100, 4)[0], _blobs(15, 6)[0]):
         assert cluster_structure(estimate_num_clusters(x, seed=1)[1]) > threshold
@@ -86,15 +86,15 @@ def test_too_little_structure_clusters_with_the_dbscan_rule_for_the_run():
     auto = dict(MMT__CLUSTER__METHOD="kmeans", MMT__CLUSTER__NUM_CLUSTERS=0)
     kmeans_cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=0.0).MMT.CLUSTER
     first = compute_pseudo_labels(x, kmeans_cfg, seed=0)
-    assert first.eps is None and first.num_outliers == 0 and first.structure > 0.17
+    assert first.eps is None and first.num_outliers == 0 and first.structure > MEASURED_THRESHOLD
     fall_back_cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=0.99).MMT.CLUSTER
     result = compute_pseudo_labels(x, fall_back_cfg, seed=0)
     assert result.eps is not None and result.num_outliers > 0  # the DBSCAN rule: radius, outliers
     assert (result.estimated_k, result.structure) == (first.estimated_k, pytest.approx(first.structure))
     # Later epochs repeat the decision from what the first one measured, without estimating again.
-    later = compute_pseudo_labels(x, small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=0.17).MMT.CLUSTER,
-                                  seed=1, eps=result.eps,
-                                  estimated_k=result.estimated_k, structure=0.05)
+    measured_cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=MEASURED_THRESHOLD).MMT.CLUSTER
+    later = compute_pseudo_labels(x, measured_cfg, seed=1, eps=result.eps, estimated_k=result.estimated_k,
+                                  structure=0.05)
     assert later.eps == result.eps and later.estimated_k == result.estimated_k
     # A run checkpointed before the structure was measured keeps k-means with its K.
     older = compute_pseudo_labels(x, fall_back_cfg, seed=1, estimated_k=result.estimated_k)
