@@ -90,13 +90,14 @@ def test_too_little_structure_clusters_with_the_dbscan_rule_for_the_run():
     fall_back_cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=0.99).MMT.CLUSTER
     result = compute_pseudo_labels(x, fall_back_cfg, seed=0)
     assert result.eps is not None and result.num_outliers > 0  # the DBSCAN rule: radius, outliers
+    assert result.note is None and first.note is None
     assert (result.estimated_k, result.structure) == (first.estimated_k, pytest.approx(first.structure))
-    # Later epochs repeat the decision from what the first one measured, without estimating again.
+    # Later epochs repeat the first one's choice (a radius: the DBSCAN rule), without estimating again.
     measured_cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=MEASURED_THRESHOLD).MMT.CLUSTER
     later = compute_pseudo_labels(x, measured_cfg, seed=1, eps=result.eps, estimated_k=result.estimated_k,
                                   structure=0.05)
     assert later.eps == result.eps and later.estimated_k == result.estimated_k
-    # A run checkpointed before the structure was measured keeps k-means with its K.
+    # A run whose first clustering kept k-means (no radius) keeps it, whatever the threshold.
     older = compute_pseudo_labels(x, fall_back_cfg, seed=1, estimated_k=result.estimated_k)
     assert older.eps is None and older.num_clusters == result.estimated_k
     # Off by default: k-means whatever the structure.
@@ -105,10 +106,23 @@ def test_too_little_structure_clusters_with_the_dbscan_rule_for_the_run():
     assert default.eps is None and default.num_clusters == result.estimated_k
 
 
-def test_a_fallback_that_finds_no_cluster_names_the_structure_threshold():
+def test_a_dbscan_rule_that_cannot_fill_a_batch_leaves_kmeans_clustering_and_says_why():
+    auto = dict(MMT__CLUSTER__METHOD="kmeans", MMT__CLUSTER__NUM_CLUSTERS=0)
+    # Too few clusters for a batch of 60 pseudo-ids (one per identity here, at most): k-means.
+    x, _ = _blobs(50, 8)
+    always = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=0.99).MMT.CLUSTER
+    few = compute_pseudo_labels(x, always, seed=0, min_clusters=60)
+    assert few.eps is None and few.num_outliers == 0 and few.num_clusters == few.estimated_k >= 60
+    assert "below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.99, but the DBSCAN rule found" in few.note
+    assert "fewer than the 60 pseudo-ids a batch samples" in few.note
+    # No cluster at all (noise): k-means too, and the note gives DBSCAN's reason.
     noise = F.normalize(torch.randn(100, 32, generator=torch.Generator().manual_seed(0)), dim=1)
-    cfg = small_mmt_cfg(MMT__CLUSTER__METHOD="kmeans", MMT__CLUSTER__NUM_CLUSTERS=0,
-                        MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=MEASURED_THRESHOLD).MMT.CLUSTER
+    cfg = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=MEASURED_THRESHOLD).MMT.CLUSTER
+    first = compute_pseudo_labels(noise, cfg, seed=0)
+    assert first.eps is None and first.num_outliers == 0 and first.structure < MEASURED_THRESHOLD
+    assert "below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17, but the DBSCAN rule failed" in first.note
+    assert "marked all 100" in first.note
+    # A run that kept the DBSCAN rule and later finds no cluster stops, naming the key.
     with pytest.raises(ValueError, match=r"marked all 100 .* below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17: 0 keeps "
                                          r"k-means with the estimated K"):
-        compute_pseudo_labels(noise, cfg, seed=0)
+        compute_pseudo_labels(noise, cfg, seed=1, eps=1e-4, estimated_k=first.estimated_k, structure=first.structure)

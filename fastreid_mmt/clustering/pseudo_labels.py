@@ -30,6 +30,8 @@ class PseudoLabels:
         structure (float or None): with the estimate, the features' cluster structure
             (:func:`.estimate_k.cluster_structure`); below ``AUTO_K_MIN_SILHOUETTE`` the labels
             come from the DBSCAN rule instead of k-means.
+        note (str or None): why the DBSCAN rule was not kept despite too little structure (the
+            first clustering of a run only; k-means with the estimated K clusters instead).
     """
 
     labels: np.ndarray
@@ -37,6 +39,7 @@ class PseudoLabels:
     eps: float = None
     estimated_k: int = None
     structure: float = None
+    note: str = None
 
     @property
     def num_clusters(self):
@@ -164,20 +167,27 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
     mean nets' normalised features without re-normalising it); DBSCAN re-normalises them first,
     as MMT's DBSCAN script does, and its centroids are means of the re-normalised features.
 
+    With ``NUM_CLUSTERS`` 0 the first clustering estimates K and the features' cluster structure;
+    when the structure is below ``AUTO_K_MIN_SILHOUETTE`` it tries the DBSCAN rule, and keeps it
+    only if it finds at least ``min_clusters`` clusters (else k-means with the estimated K, and
+    ``note`` says why). The choice holds for the run: later epochs pass the estimate and, when
+    the DBSCAN rule was kept, its radius.
+
     Args:
         features (Tensor): ``[N, C]`` on CPU or CUDA.
         cfg_cluster (CfgNode): ``cfg.MMT.CLUSTER``.
         seed (int): k-means seed.
         eps (float or None): DBSCAN radius; None computes it with the automatic rule
-            (``EPS_RHO``) when ``cfg_cluster.EPS`` is 0.
+            (``EPS_RHO``) when ``cfg_cluster.EPS`` is 0. With an earlier estimate of K, a radius
+            means the DBSCAN rule was chosen for the run and None means k-means.
         ground_truth (Sequence[int] or None): ``[N]`` true ids; read only by the
             ``ground_truth`` method (the labels are these ids, renumbered).
         estimated_k (int or None): k-means K estimated at an earlier epoch; None estimates it
             (:func:`.estimate_k.estimate_num_clusters`) when ``cfg_cluster.NUM_CLUSTERS`` is 0.
-        structure (float or None): the cluster structure measured with that estimate; when it is
-            below ``cfg_cluster.AUTO_K_MIN_SILHOUETTE`` the DBSCAN rule clusters instead of
-            k-means (None, with an earlier estimate: k-means).
-        min_clusters (int): the smallest K an estimate may choose (the pseudo-ids a batch samples).
+        structure (float or None): the cluster structure measured with that estimate (reported
+            back unchanged).
+        min_clusters (int): the smallest K an estimate may choose, and the fewest clusters for
+            which the DBSCAN rule is kept (the pseudo-ids a batch samples).
 
     Raises:
         ValueError: unknown method, more clusters than images, no cluster at all, a fixed
@@ -186,36 +196,15 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
     """
     method = cfg_cluster.METHOD
     n = features.shape[0]
-    auto_k = method == "kmeans" and cfg_cluster.NUM_CLUSTERS == 0
-    if auto_k and estimated_k is None:
-        estimated_k, scores = estimate_num_clusters(
-            features, sizes=cfg_cluster.AUTO_K_SIZES, steps=cfg_cluster.AUTO_K_STEPS, sample=cfg_cluster.AUTO_K_SAMPLE,
-            tolerance=cfg_cluster.AUTO_K_TOLERANCE, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS,
-            backend=cfg_cluster.BACKEND, min_clusters=min_clusters)
-        structure = cluster_structure(scores)
-    threshold = cfg_cluster.AUTO_K_MIN_SILHOUETTE
-    if auto_k and threshold > 0 and structure is not None and structure < threshold:
-        # Too little structure for k-means, which must put every image in some cluster: the
-        # DBSCAN rule trains on the images it groups only.
-        method = "dbscan"
+    if method == "kmeans" and cfg_cluster.NUM_CLUSTERS == 0:
+        return _auto_k_labels(features, cfg_cluster, seed, eps, estimated_k, structure, min_clusters)
     if method == "kmeans":
-        k = estimated_k if auto_k else cfg_cluster.NUM_CLUSTERS
-        if k > n:
-            raise ValueError(f"MMT.CLUSTER.NUM_CLUSTERS = {k} exceeds the {n} target training images")
-        labels, _ = kmeans(features, k, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
-        labels = relabel_consecutive(labels.cpu().numpy())
+        labels = _kmeans_labels(features, cfg_cluster, cfg_cluster.NUM_CLUSTERS, seed)
     elif method == "dbscan":
         # MMT's DBSCAN script re-normalises the averaged feature (F.normalize) before the Jaccard
         # distance and averages that normalised feature into the cluster centres.
         features = F.normalize(features.float(), dim=1)
-        try:
-            labels, eps = _dbscan_labels(features, cfg_cluster, eps)
-        except ValueError as err:
-            if not auto_k:
-                raise
-            raise ValueError(f"{err}; the DBSCAN rule ran because the features' cluster structure {structure:.3f} "
-                             f"is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = {threshold}: "
-                             f"0 keeps k-means with the estimated K ({estimated_k})") from None
+        labels, eps = _dbscan_labels(features, cfg_cluster, eps)
     elif method == "ground_truth":
         if ground_truth is None or len(ground_truth) != n:
             raise ValueError(f"MMT.CLUSTER.METHOD ground_truth needs the true id of each of the {n} target "
@@ -223,6 +212,46 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
         labels = relabel_consecutive(ground_truth)
     else:
         raise ValueError(f"MMT.CLUSTER.METHOD must be one of {METHODS}, got {method!r}")
-    if not auto_k:
-        estimated_k = structure = None
-    return PseudoLabels(labels, cluster_centroids(features, labels), eps, estimated_k, structure)
+    return PseudoLabels(labels, cluster_centroids(features, labels), eps)
+
+
+def _kmeans_labels(features, cfg_cluster, k, seed):
+    if k > features.shape[0]:
+        raise ValueError(f"MMT.CLUSTER.NUM_CLUSTERS = {k} exceeds the {features.shape[0]} target training images")
+    labels, _ = kmeans(features, k, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS, backend=cfg_cluster.BACKEND)
+    return relabel_consecutive(labels.cpu().numpy())
+
+
+def _auto_k_labels(features, cfg_cluster, seed, eps, estimated_k, structure, min_clusters):
+    """``compute_pseudo_labels`` when the number of identities is unknown (``NUM_CLUSTERS`` 0)."""
+    threshold = cfg_cluster.AUTO_K_MIN_SILHOUETTE
+    first = estimated_k is None
+    if first:
+        estimated_k, scores = estimate_num_clusters(
+            features, sizes=cfg_cluster.AUTO_K_SIZES, steps=cfg_cluster.AUTO_K_STEPS, sample=cfg_cluster.AUTO_K_SAMPLE,
+            tolerance=cfg_cluster.AUTO_K_TOLERANCE, seed=seed, num_iters=cfg_cluster.KMEANS_ITERS,
+            backend=cfg_cluster.BACKEND, min_clusters=min_clusters)
+        structure = cluster_structure(scores)
+    try_dbscan = threshold > 0 and structure < threshold if first else eps is not None
+    note = None
+    if try_dbscan:
+        # Too little structure for k-means, which must put every image in some cluster: the
+        # DBSCAN rule trains on the images it groups only, if they can fill a batch.
+        normalised = F.normalize(features.float(), dim=1)
+        why = (f"the features' cluster structure {structure:.3f} is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = "
+               f"{threshold}")
+        try:
+            labels, eps = _dbscan_labels(normalised, cfg_cluster, eps)
+        except ValueError as err:
+            if not first:
+                raise ValueError(f"{err}; the DBSCAN rule runs because {why}: 0 keeps k-means with the "
+                                 f"estimated K ({estimated_k})") from None
+            note = f"{why}, but the DBSCAN rule failed ({err})"
+        else:
+            found = int(labels.max()) + 1
+            if not first or found >= min_clusters:
+                return PseudoLabels(labels, cluster_centroids(normalised, labels), eps, estimated_k, structure)
+            note = (f"{why}, but the DBSCAN rule found {found} clusters, fewer than the {min_clusters} pseudo-ids "
+                    f"a batch samples")
+    labels = _kmeans_labels(features, cfg_cluster, estimated_k, seed)
+    return PseudoLabels(labels, cluster_centroids(features, labels), None, estimated_k, structure, note)

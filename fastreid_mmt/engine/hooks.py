@@ -212,15 +212,19 @@ class MMTHook(HookBase):
         inner._data_loader_iter = iter(loader)
 
     def log_estimate(self, result):
-        if result.eps is None:
+        threshold = self.cfg.MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE
+        if result.eps is not None:
+            logger.warning("MMT: the features show little cluster structure (best silhouette %.3f, below "
+                           "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE %s; estimated K %d): k-means would put every image "
+                           "in a cluster, so the DBSCAN rule (MMT.CLUSTER.EPS_RHO / EPS, MIN_SAMPLES) clusters for "
+                           "the rest of the run, training on the images it groups", result.structure, threshold,
+                           result.estimated_k)
+        elif result.note is not None:
+            logger.warning("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0), k-means with it "
+                           "for the rest of the run: %s", result.estimated_k, result.note)
+        else:
             logger.info("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0), kept for the rest "
                         "of the run (cluster structure: best silhouette %.3f)", result.estimated_k, result.structure)
-            return
-        logger.warning("MMT: the features show little cluster structure (best silhouette %.3f, below "
-                       "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE %s; estimated K %d): k-means would put every image "
-                       "in a cluster, so the DBSCAN rule (MMT.CLUSTER.EPS_RHO / EPS, MIN_SAMPLES) clusters for "
-                       "the rest of the run, training on the images it groups", result.structure,
-                       self.cfg.MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE, result.estimated_k)
 
     def log(self, result, signals, extract_s, cluster_s):
         labels = result.labels
