@@ -48,3 +48,13 @@ def test_warnings_for_most_images_left_out_and_too_few_clusters():
     few = coverage_warnings(healthy, _cluster_cfg(METHOD="kmeans"), ids_per_batch=8)
     assert len(few) == 1 and "4 clusters, fewer than the 8 pseudo-ids" in few[0]
     assert "MMT.CLUSTER.NUM_CLUSTERS" in few[0]
+
+
+def test_warnings_under_the_structure_switch_name_the_key_that_chose_dbscan():
+    cfg = _cluster_cfg(METHOD="kmeans", NUM_CLUSTERS=0, AUTO_K_MIN_SILHOUETTE=0.17)
+    labels = np.asarray([0, 0, 1, 1, -1, -1, -1, -1, -1, -1])
+    switched = PseudoLabels(labels, torch.zeros(2, 4), eps=0.2, estimated_k=3, structure=0.12)
+    messages = coverage_warnings(switched, cfg, ids_per_batch=4)
+    assert len(messages) == 2 and all("EPS_RHO" in message for message in messages)
+    assert all("structure 0.120 is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17; 0 clusters with k-means and "
+               "the estimated K = 3 instead" in message for message in messages)

@@ -168,4 +168,5 @@ def test_an_estimated_k_is_chosen_once_and_checkpointed(tiny_data, tmp_path, mon
     restored = type(trainer.mmt_hook).__new__(type(trainer.mmt_hook))
     restored.cfg = trainer.mmt_hook.cfg
     restored.load_state_dict(trainer.mmt_hook.state_dict())
-    assert (restored.estimated_k, restored.structure) == (k, structure)
+    # The radius is the run's choice of the DBSCAN rule under an estimated K (None: k-means).
+    assert (restored.estimated_k, restored.structure, restored.eps) == (k, structure, trainer.mmt_hook.eps)

@@ -147,16 +147,24 @@ def coverage_warnings(result, cfg_cluster, ids_per_batch):
         (they sit the epoch out), or fewer clusters than a batch samples.
     """
     messages = []
+    advice = radius_advice(cfg_cluster)
+    if result.eps is not None and result.estimated_k is not None:
+        advice += (f" (the DBSCAN rule runs because {_switch_reason(result.structure, cfg_cluster)}; 0 clusters "
+                   f"with k-means and the estimated K = {result.estimated_k} instead)")
     share = result.num_outliers / max(1, len(result.labels))
     if share > MOST_LEFT_OUT:
         messages.append(f"the clustering left {share:.0%} of the {len(result.labels)} target images out as "
-                        f"outliers: this epoch trains on the other {1 - share:.0%} only; "
-                        f"{radius_advice(cfg_cluster)}")
+                        f"outliers: this epoch trains on the other {1 - share:.0%} only; {advice}")
     if result.num_clusters < ids_per_batch:
         messages.append(f"the clustering found {result.num_clusters} clusters, fewer than the {ids_per_batch} "
                         f"pseudo-ids a batch samples (SOLVER.IMS_PER_BATCH / DATALOADER.NUM_INSTANCE): "
-                        f"{radius_advice(cfg_cluster) if result.eps is not None else 'raise MMT.CLUSTER.NUM_CLUSTERS'}")
+                        f"{advice if result.eps is not None else 'raise MMT.CLUSTER.NUM_CLUSTERS'}")
     return messages
+
+
+def _switch_reason(structure, cfg_cluster):
+    return (f"the features' cluster structure {structure:.3f} is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = "
+            f"{cfg_cluster.AUTO_K_MIN_SILHOUETTE}")
 
 
 def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=None, estimated_k=None,
@@ -238,8 +246,7 @@ def _auto_k_labels(features, cfg_cluster, seed, eps, estimated_k, structure, min
         # Too little structure for k-means, which must put every image in some cluster: the
         # DBSCAN rule trains on the images it groups only, if they can fill a batch.
         normalised = F.normalize(features.float(), dim=1)
-        why = (f"the features' cluster structure {structure:.3f} is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = "
-               f"{threshold}")
+        why = _switch_reason(structure, cfg_cluster)
         try:
             labels, eps = _dbscan_labels(normalised, cfg_cluster, eps)
         except ValueError as err:
