@@ -13,7 +13,7 @@ from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 from .conftest import small_mmt_cfg
 
 # The structure that separated the targets where k-means fell behind the DBSCAN rule (BENCHMARKS.md
-# "Unknown number of identities"); MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE is off by default.
+# "Unknown number of identities"): configs/MMT/folder.yml's MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE.
 MEASURED_THRESHOLD = 0.17
 
 
@@ -122,6 +122,11 @@ def test_a_dbscan_rule_that_cannot_fill_a_batch_leaves_kmeans_clustering_and_say
     assert first.eps is None and first.num_outliers == 0 and first.structure < MEASURED_THRESHOLD
     assert "below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17, but the DBSCAN rule failed" in first.note
     assert "marked all 100" in first.note
+    # A DBSCAN key that cannot work is an error, not a reason to keep k-means.
+    wrong = small_mmt_cfg(**auto, MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=MEASURED_THRESHOLD, MMT__CLUSTER__EPS=0.95,
+                          MMT__CLUSTER__JACCARD_CUTOFF=0.9).MMT.CLUSTER
+    with pytest.raises(ValueError, match=r"MMT.CLUSTER.EPS = 0.95 must be below MMT.CLUSTER.JACCARD_CUTOFF"):
+        compute_pseudo_labels(noise, wrong, seed=0)
     # A run that kept the DBSCAN rule and later finds no cluster stops, naming the key.
     with pytest.raises(ValueError, match=r"marked all 100 .* below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17: 0 keeps "
                                          r"k-means with the estimated K"):

@@ -88,14 +88,9 @@ def _dbscan_labels(features, cfg_cluster, eps):
         tuple: labels ``[N]`` int64 (``0..K-1``, -1 outliers) and the radius.
     """
     n = features.shape[0]
-    cutoff = float(cfg_cluster.JACCARD_CUTOFF)
-    if not 0 < cutoff <= 1:
-        raise ValueError(f"MMT.CLUSTER.JACCARD_CUTOFF must satisfy 0 < cutoff <= 1, got {cutoff}")
+    cutoff = _check_dbscan_keys(cfg_cluster)
     if eps is None and cfg_cluster.EPS > 0:
         eps = float(cfg_cluster.EPS)
-        if eps >= cutoff:
-            raise ValueError(f"MMT.CLUSTER.EPS = {eps} must be below MMT.CLUSTER.JACCARD_CUTOFF = {cutoff}: "
-                             "pairs at or above the cutoff are not stored; raise the cutoff or lower EPS")
     if eps is None:
         dist = _jaccard(features, cfg_cluster, cutoff, eps_rule_pairs(n, cfg_cluster.EPS_RHO))
         try:
@@ -118,6 +113,17 @@ def _dbscan_labels(features, cfg_cluster, eps):
         raise ValueError(f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target "
                          f"images as outliers: {radius_advice(cfg_cluster)}")
     return labels, eps
+
+
+def _check_dbscan_keys(cfg_cluster):
+    """Refuse DBSCAN keys that cannot work, whatever the features; returns the Jaccard cutoff."""
+    cutoff = float(cfg_cluster.JACCARD_CUTOFF)
+    if not 0 < cutoff <= 1:
+        raise ValueError(f"MMT.CLUSTER.JACCARD_CUTOFF must satisfy 0 < cutoff <= 1, got {cutoff}")
+    if cfg_cluster.EPS >= cutoff:
+        raise ValueError(f"MMT.CLUSTER.EPS = {cfg_cluster.EPS} must be below MMT.CLUSTER.JACCARD_CUTOFF = {cutoff}: "
+                         "pairs at or above the cutoff are not stored; raise the cutoff or lower EPS")
+    return cutoff
 
 
 def radius_advice(cfg_cluster):
@@ -247,6 +253,7 @@ def _auto_k_labels(features, cfg_cluster, seed, eps, estimated_k, structure, min
         # DBSCAN rule trains on the images it groups only, if they can fill a batch.
         normalised = F.normalize(features.float(), dim=1)
         why = _switch_reason(structure, cfg_cluster)
+        _check_dbscan_keys(cfg_cluster)  # a wrong key is an error, not a reason to keep k-means
         try:
             labels, eps = _dbscan_labels(normalised, cfg_cluster, eps)
         except ValueError as err:
