@@ -121,11 +121,12 @@ def add_mmt_config(cfg):
     # Automatic K: when the features' best silhouette over the grid (smoothed) is below this,
     # they show too little cluster structure for k-means, which must put every image in a
     # cluster, and the run clusters with the DBSCAN rule instead (the EPS*, MIN_SAMPLES and
-    # Jaccard keys below), which trains on the images it groups only. Measured on synthetic
-    # targets: 0.11-0.13 on the two where k-means ended below the DBSCAN rule (once below direct
-    # transfer too), 0.21-0.29 elsewhere (BENCHMARKS.md "Unknown number of identities"), so 0.17. 0 (default): always k-means,
-    # because on a small folder with weak features the DBSCAN rule can leave too few clusters to
-    # fill a batch and stop a run that k-means would train. Not in the paper.
+    # Jaccard keys below), which trains on the images it groups only, provided its first
+    # clustering finds enough clusters to fill a batch (else k-means with the estimated K, and
+    # a warning). Chosen once, at the first clustering. configs/MMT/folder.yml: 0.17, measured on
+    # synthetic targets (BENCHMARKS.md "Unknown number of identities"): 0.11-0.15 where k-means
+    # ended behind the DBSCAN rule (many crops, four per person), 0.21-0.29 elsewhere.
+    # 0 (default): always k-means. Not in the paper.
     _C.MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.0
     # Lloyd iterations of k-means. Reference (scikit-learn default): 300; faiss converges in
     # far fewer.

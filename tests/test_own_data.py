@@ -16,8 +16,8 @@ from .preempt import run, run_ok
 SMALL = ["SOLVER.IMS_PER_BATCH", "16", "TEST.IMS_PER_BATCH", "64", "DATALOADER.NUM_WORKERS", "0",
          "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]", "MODEL.DEVICE", "cpu",
          "MODEL.BACKBONE.DEPTH", "18x", "MODEL.BACKBONE.FEAT_DIM", "512", "MODEL.BACKBONE.PRETRAIN", "False"]
-# configs/MMT/folder.yml as shipped (k-means, K estimated) on the 160 tiny target images, at a
-# short schedule.
+# configs/MMT/folder.yml as shipped (K estimated, structure switch on) on the 160 tiny target
+# images, at a short schedule.
 MMT_SMALL = ["MMT.ITERS_PER_EPOCH", "4", "SOLVER.MAX_EPOCH", "2", "SOLVER.CHECKPOINT_PERIOD", "1",
              "TEST.EVAL_PERIOD", "1", "SEED", "3"]
 ESTIMATED = "estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0)"  # logged when K is chosen
@@ -69,6 +69,10 @@ def test_folder_target_without_test_set_resumes_then_evaluates_like_market1501(t
     assert code != 0 and "SIGKILL" in log, log[-3000:]
     assert "MMT.TARGET_FOLDER" in log and "160 images, 6 camera(s)" in log
     assert log.count(ESTIMATED) == 1
+    # folder.yml's structure switch: too little structure here, but the DBSCAN rule cannot fill a
+    # batch on this small folder, so k-means with the estimated K trains.
+    assert re.search(r"below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17, but the DBSCAN rule found \d+ clusters, "
+                     r"fewer than the 4 pseudo-ids a batch samples", log), log[-3000:]
     assert (out / "model_0000.pth").is_file() and not (out / "model_final.pth").exists()
 
     log = run_ok(["--resume", *args], tiny_data)
