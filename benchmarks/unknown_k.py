@@ -17,7 +17,8 @@ stage-II seed, ``--jobs`` at a time:
 * ``dbscan-reference``: the reference's DBSCAN rule (``configs/MMT/*-dbscan.yml``);
 * ``kmeans-estimated-k``: k-means with K estimated from the features (``NUM_CLUSTERS 0``), always;
 * ``estimated-k-structure``: the same estimate, but the DBSCAN rule where the features' cluster
-  structure is below 0.17 (``MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE``) and it fills a batch.
+  structure is below 0.17 (``MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE``) and it fills a batch: what
+  ``configs/MMT/folder.yml`` runs.
 
 A finished run is not rerun; a run that a clustering stops is reported as stopped. Prints one
 Markdown table: per shape and method, the final mAP of each seed and the mean of the finished

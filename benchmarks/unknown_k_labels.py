@@ -14,7 +14,8 @@ the reference's DBSCAN rule (``configs/MMT/*-dbscan.yml``), k-means with the est
 (``MMT.CLUSTER.NUM_CLUSTERS 0``, always k-means here) and k-means with the true K. Prints one
 Markdown table per shape: clusters, outlier share, NMI and ARI against the true ids (outliers as
 singletons), and for the estimate the features' cluster structure (best smoothed silhouette; below
-``MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE``, when set, a run clusters with the DBSCAN rule instead).
+``MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE``, 0.17 in ``folder.yml``, a run clusters with the DBSCAN rule
+instead if it fills a batch).
 Synthetic data only, never a Market-1501 / DukeMTMC-reID result.
 """
 
