@@ -29,7 +29,7 @@ class PseudoLabels:
         estimated_k (int or None): the K estimated when ``NUM_CLUSTERS`` is 0.
         structure (float or None): with the estimate, the features' cluster structure
             (:func:`.estimate_k.cluster_structure`); below ``AUTO_K_MIN_SILHOUETTE`` the labels
-            come from the DBSCAN rule instead of k-means.
+            come from the DBSCAN rule instead of k-means, if it fills a batch.
         note (str or None): why the DBSCAN rule was not kept despite too little structure (the
             first clustering of a run only; k-means with the estimated K clusters instead).
     """
