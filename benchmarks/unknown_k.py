@@ -36,12 +36,14 @@ from fastreid_mmt_lab.recipes import BN_ONLY_OPTS, MMT_CFG, PRETRAIN_CFG, PRETRA
 from fastreid_mmt_lab.target_shapes import FASTREID_CLASS, parse_shape, write_target
 
 HEIGHT, WIDTH = 128, 64  # the demo's input size
+# configs/MMT/folder.yml's MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE.
+FOLDER_MIN_SILHOUETTE = "0.17"
 METHODS = {
     "kmeans-true-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", str(shape.num_ids)],
     "dbscan-reference": lambda shape: ["MMT.CLUSTER.METHOD", "dbscan", "MMT.CLUSTER.EPS", "0.0"],
     "kmeans-estimated-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.0"],
     "estimated-k-structure": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0",
-                                            "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.17"],
+                                            "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", FOLDER_MIN_SILHOUETTE],
 }
 SINGLE_RUN = ("direct", "bn-only")  # no stage-II seed: one run per shape
 # fast-reid's result row of a data set in a log: Rank-1, Rank-5, Rank-10, mAP.

@@ -8,7 +8,8 @@ from sklearn.metrics import silhouette_score
 
 from fastreid_mmt.clustering.estimate_k import (candidate_counts, cluster_structure, estimate_num_clusters,
                                                 silhouette, smooth_over_neighbours)
-from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
+from fastreid_mmt.clustering.pseudo_labels import PseudoLabels, compute_pseudo_labels
+from fastreid_mmt.engine.hooks import MMTHook
 
 from .conftest import small_mmt_cfg
 
@@ -131,3 +132,23 @@ def test_a_dbscan_rule_that_cannot_fill_a_batch_leaves_kmeans_clustering_and_say
     with pytest.raises(ValueError, match=r"marked all 100 .* below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17: 0 keeps "
                                          r"k-means with the estimated K"):
         compute_pseudo_labels(noise, cfg, seed=1, eps=1e-4, estimated_k=first.estimated_k, structure=first.structure)
+
+
+def test_the_hook_says_once_which_clustering_the_estimate_leads_to(caplog):
+    hook = MMTHook.__new__(MMTHook)  # log_estimate reads the config only
+    hook.cfg = small_mmt_cfg(MMT__CLUSTER__METHOD="kmeans", MMT__CLUSTER__NUM_CLUSTERS=0,
+                             MMT__CLUSTER__AUTO_K_MIN_SILHOUETTE=MEASURED_THRESHOLD)
+    labels, centroids = np.zeros(4, dtype=np.int64), torch.zeros(1, 2)
+    estimated = "MMT: K = 40 estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0)"
+    with caplog.at_level("INFO", logger="fastreid_mmt.engine.hooks"):
+        hook.log_estimate(PseudoLabels(labels, centroids, None, 40, 0.25))
+        hook.log_estimate(PseudoLabels(labels, centroids, 0.3, 40, 0.12))
+        hook.log_estimate(PseudoLabels(labels, centroids, None, 40, 0.12, note="the DBSCAN rule found 2 clusters"))
+    kept, switched, declined = caplog.records
+    assert kept.levelname == "INFO" and kept.getMessage() == (
+        f"{estimated}, kept for the rest of the run (cluster structure: best silhouette 0.250)")
+    assert switched.levelname == "WARNING" and switched.getMessage().startswith(
+        f"{estimated}, but the features' cluster structure 0.120 is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = 0.17: "
+        "k-means would put every image in a cluster, so the DBSCAN rule")
+    assert declined.levelname == "WARNING" and declined.getMessage() == (
+        f"{estimated}, k-means with it for the rest of the run: the DBSCAN rule found 2 clusters")

@@ -155,7 +155,7 @@ def coverage_warnings(result, cfg_cluster, ids_per_batch):
     messages = []
     advice = radius_advice(cfg_cluster)
     if result.eps is not None and result.estimated_k is not None:
-        advice += (f" (the DBSCAN rule runs because {_switch_reason(result.structure, cfg_cluster)}; 0 clusters "
+        advice += (f" (the DBSCAN rule runs because {switch_reason(result.structure, cfg_cluster)}; 0 clusters "
                    f"with k-means and the estimated K = {result.estimated_k} instead)")
     share = result.num_outliers / max(1, len(result.labels))
     if share > MOST_LEFT_OUT:
@@ -168,7 +168,8 @@ def coverage_warnings(result, cfg_cluster, ids_per_batch):
     return messages
 
 
-def _switch_reason(structure, cfg_cluster):
+def switch_reason(structure, cfg_cluster):
+    """Why the structure switch chose the DBSCAN rule (names the key), for logs and errors."""
     return (f"the features' cluster structure {structure:.3f} is below MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE = "
             f"{cfg_cluster.AUTO_K_MIN_SILHOUETTE}")
 
@@ -252,7 +253,7 @@ def _auto_k_labels(features, cfg_cluster, seed, eps, estimated_k, structure, min
         # Too little structure for k-means, which must put every image in some cluster: the
         # DBSCAN rule trains on the images it groups only, if they can fill a batch.
         normalised = F.normalize(features.float(), dim=1)
-        why = _switch_reason(structure, cfg_cluster)
+        why = switch_reason(structure, cfg_cluster)
         _check_dbscan_keys(cfg_cluster)  # a wrong key is an error, not a reason to keep k-means
         try:
             labels, eps = _dbscan_labels(normalised, cfg_cluster, eps)

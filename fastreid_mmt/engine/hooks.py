@@ -14,7 +14,7 @@ from fastreid.engine.train_loop import HookBase
 from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
 
-from ..clustering.pseudo_labels import compute_pseudo_labels, coverage_warnings
+from ..clustering.pseudo_labels import compute_pseudo_labels, coverage_warnings, switch_reason
 from ..clustering.signals import (LABEL_AGREEMENT, MEAN_NET_AGREEMENT, SCALAR_PREFIX, TRUE_ID_SIGNALS,
                                  cluster_statistics, label_agreement, nearest_neighbour_agreement)
 from ..data import build_extract_loader, build_pseudo_label_loader
@@ -212,19 +212,17 @@ class MMTHook(HookBase):
         inner._data_loader_iter = iter(loader)
 
     def log_estimate(self, result):
-        threshold = self.cfg.MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE
+        """Say once which clustering the estimated K leads to, and why."""
+        estimated = f"MMT: K = {result.estimated_k} estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0)"
         if result.eps is not None:
-            logger.warning("MMT: the features show little cluster structure (best silhouette %.3f, below "
-                           "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE %s; estimated K %d): k-means would put every image "
-                           "in a cluster, so the DBSCAN rule (MMT.CLUSTER.EPS_RHO / EPS, MIN_SAMPLES) clusters for "
-                           "the rest of the run, training on the images it groups", result.structure, threshold,
-                           result.estimated_k)
+            logger.warning("%s, but %s: k-means would put every image in a cluster, so the DBSCAN rule "
+                           "(MMT.CLUSTER.EPS_RHO / EPS, MIN_SAMPLES) clusters for the rest of the run, training on "
+                           "the images it groups", estimated, switch_reason(result.structure, self.cfg.MMT.CLUSTER))
         elif result.note is not None:
-            logger.warning("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0), k-means with it "
-                           "for the rest of the run: %s", result.estimated_k, result.note)
+            logger.warning("%s, k-means with it for the rest of the run: %s", estimated, result.note)
         else:
-            logger.info("MMT: K = %d estimated from the features (MMT.CLUSTER.NUM_CLUSTERS 0), kept for the rest "
-                        "of the run (cluster structure: best silhouette %.3f)", result.estimated_k, result.structure)
+            logger.info("%s, kept for the rest of the run (cluster structure: best silhouette %.3f)", estimated,
+                        result.structure)
 
     def log(self, result, signals, extract_s, cluster_s):
         labels = result.labels
