@@ -18,7 +18,9 @@ stage-II seed, ``--jobs`` at a time:
 * ``kmeans-estimated-k``: k-means with K estimated from the features (``NUM_CLUSTERS 0``), always;
 * ``estimated-k-structure``: the same estimate, but the DBSCAN rule where the features' cluster
   structure is below 0.17 (``MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE``) and it fills a batch: what
-  ``configs/MMT/folder.yml`` runs.
+  ``configs/MMT/folder.yml`` runs;
+* ``true-ids``: the target's true ids in place of clustering (``MMT.CLUSTER.METHOD ground_truth``),
+  not adaptation but the ceiling of any pseudo labels under this stage-II recipe (opt-in).
 
 A finished run is not rerun; a run that a clustering stops is reported as stopped. Prints one
 Markdown table: per shape and method, the final mAP of each seed and the mean of the finished
@@ -44,7 +46,9 @@ METHODS = {
     "kmeans-estimated-k": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0", "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", "0.0"],
     "estimated-k-structure": lambda shape: ["MMT.CLUSTER.NUM_CLUSTERS", "0",
                                             "MMT.CLUSTER.AUTO_K_MIN_SILHOUETTE", FOLDER_MIN_SILHOUETTE],
+    "true-ids": lambda shape: ["MMT.CLUSTER.METHOD", "ground_truth"],
 }
+DEFAULT_METHODS = [m for m in METHODS if m != "true-ids"]
 SINGLE_RUN = ("direct", "bn-only")  # no stage-II seed: one run per shape
 # fast-reid's result row of a data set in a log: Rank-1, Rank-5, Rank-10, mAP.
 RESULT_ROW = r"\| {} +\| [\d.]+ +\| [\d.]+ +\| [\d.]+ +\| ([\d.]+)"
@@ -84,7 +88,7 @@ def main():
     parser.add_argument("--shapes", nargs="+", required=True, help="IDSxCROPS or IDSxLO-HI")
     parser.add_argument("--target", choices=sorted(FASTREID_CLASS), default="duke",
                         help="the layout of the targets: duke for a pair trained Market -> Duke (the demo's)")
-    parser.add_argument("--methods", nargs="+", default=[*SINGLE_RUN, *METHODS], choices=[*SINGLE_RUN, *METHODS])
+    parser.add_argument("--methods", nargs="+", default=[*SINGLE_RUN, *DEFAULT_METHODS], choices=[*SINGLE_RUN, *METHODS])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--output", default="output/unknown_k")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
