@@ -1,7 +1,7 @@
 """From features to pseudo labels and centroids with the configured method."""
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -76,19 +76,22 @@ def _jaccard(features, cfg_cluster, cutoff, keep_smallest=0):
                             cutoff=cutoff, keep_smallest=keep_smallest)
 
 
-def _dbscan_labels(features, cfg_cluster, eps):
-    """DBSCAN labels on the Jaccard distance kept below ``MMT.CLUSTER.JACCARD_CUTOFF``.
+def _dbscan_pseudo_labels(features, cfg_cluster, eps, cutoff):
+    """DBSCAN pseudo labels on the Jaccard distance kept below ``cutoff`` (the checked
+    ``MMT.CLUSTER.JACCARD_CUTOFF``, :func:`_check_dbscan_keys`).
 
+    MMT's DBSCAN script re-normalises the averaged feature (F.normalize) before the Jaccard
+    distance and averages that normalised feature into the cluster centres; so does this.
     ``eps`` is the radius of an earlier epoch (None: ``MMT.CLUSTER.EPS``, or the automatic rule
     when it is 0). The rule is exact on the cut matrix (it also keeps the pairs the rule needs
     beyond the cutoff); when the radius is not below the cutoff the distance is recomputed with
     the cutoff just above it, so that DBSCAN sees every pair within the radius.
 
     Returns:
-        tuple: labels ``[N]`` int64 (``0..K-1``, -1 outliers) and the radius.
+        PseudoLabels: labels ``[N]`` (``0..K-1``, -1 outliers), centroids and the radius.
     """
+    features = F.normalize(features.float(), dim=1)
     n = features.shape[0]
-    cutoff = _check_dbscan_keys(cfg_cluster)
     if eps is None and cfg_cluster.EPS > 0:
         eps = float(cfg_cluster.EPS)
     if eps is None:
@@ -112,7 +115,7 @@ def _dbscan_labels(features, cfg_cluster, eps):
     if not (labels >= 0).any():
         raise ValueError(f"DBSCAN (eps={eps:.4f}, min_samples={cfg_cluster.MIN_SAMPLES}) marked all {n} target "
                          f"images as outliers: {radius_advice(cfg_cluster)}")
-    return labels, eps
+    return PseudoLabels(labels, cluster_centroids(features, labels), eps)
 
 
 def _check_dbscan_keys(cfg_cluster):
@@ -213,13 +216,10 @@ def compute_pseudo_labels(features, cfg_cluster, seed, eps=None, ground_truth=No
     n = features.shape[0]
     if method == "kmeans" and cfg_cluster.NUM_CLUSTERS == 0:
         return _auto_k_labels(features, cfg_cluster, seed, eps, estimated_k, structure, min_clusters)
+    if method == "dbscan":
+        return _dbscan_pseudo_labels(features, cfg_cluster, eps, _check_dbscan_keys(cfg_cluster))
     if method == "kmeans":
         labels = _kmeans_labels(features, cfg_cluster, cfg_cluster.NUM_CLUSTERS, seed)
-    elif method == "dbscan":
-        # MMT's DBSCAN script re-normalises the averaged feature (F.normalize) before the Jaccard
-        # distance and averages that normalised feature into the cluster centres.
-        features = F.normalize(features.float(), dim=1)
-        labels, eps = _dbscan_labels(features, cfg_cluster, eps)
     elif method == "ground_truth":
         if ground_truth is None or len(ground_truth) != n:
             raise ValueError(f"MMT.CLUSTER.METHOD ground_truth needs the true id of each of the {n} target "
@@ -252,21 +252,19 @@ def _auto_k_labels(features, cfg_cluster, seed, eps, estimated_k, structure, min
     if try_dbscan:
         # Too little structure for k-means, which must put every image in some cluster: the
         # DBSCAN rule trains on the images it groups only, if they can fill a batch.
-        normalised = F.normalize(features.float(), dim=1)
         why = switch_reason(structure, cfg_cluster)
-        _check_dbscan_keys(cfg_cluster)  # a wrong key is an error, not a reason to keep k-means
+        cutoff = _check_dbscan_keys(cfg_cluster)  # a wrong key is an error, not a reason to keep k-means
         try:
-            labels, eps = _dbscan_labels(normalised, cfg_cluster, eps)
+            result = _dbscan_pseudo_labels(features, cfg_cluster, eps, cutoff)
         except ValueError as err:
             if not first:
                 raise ValueError(f"{err}; the DBSCAN rule runs because {why}: 0 keeps k-means with the "
                                  f"estimated K ({estimated_k})") from None
             note = f"{why}, but the DBSCAN rule failed ({err})"
         else:
-            found = int(labels.max()) + 1
-            if not first or found >= min_clusters:
-                return PseudoLabels(labels, cluster_centroids(normalised, labels), eps, estimated_k, structure)
-            note = (f"{why}, but the DBSCAN rule found {found} clusters, fewer than the {min_clusters} pseudo-ids "
-                    f"a batch samples")
+            if not first or result.num_clusters >= min_clusters:
+                return replace(result, estimated_k=estimated_k, structure=structure)
+            note = (f"{why}, but the DBSCAN rule found {result.num_clusters} clusters, fewer than the "
+                    f"{min_clusters} pseudo-ids a batch samples")
     labels = _kmeans_labels(features, cfg_cluster, estimated_k, seed)
     return PseudoLabels(labels, cluster_centroids(features, labels), None, estimated_k, structure, note)
