@@ -92,6 +92,22 @@ def tiny_data():
     return root
 
 
+# Peak size of the whole suite's files in pytest's temp folder (measured: 3.4 GB on a fresh clone).
+SUITE_DISK_BYTES = 3.5e9
+
+
+def pytest_sessionstart(session):
+    """Say up front, even under ``-q``, when the temp folder's disk is too small for the whole suite.
+
+    A full disk otherwise shows as dozens of unrelated ``could not create numbered dir`` errors.
+    """
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if free < SUITE_DISK_BYTES:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"WARNING: {free / 1e9:.1f} GB free in {tempfile.gettempdir()}, the whole suite needs "
+            f"~{SUITE_DISK_BYTES / 1e9:.1f} GB: expect 'No space left on device' errors", yellow=True)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Remove the session's data folder (made at import, whether or not a test wrote to it)."""
     if _OWNS_DATA:
