@@ -1,7 +1,7 @@
 """The MMT trainer's run-wide state: the base seed of an unseeded run (``SEED -1``) is drawn
-anew for each run and shared by every process of it, and the model re-wrapped in DDP after
-the classifiers changed size is the one every reference of the trainer sees (two real gloo
-processes)."""
+anew for each run, shared by every process of it, and repeats the run when given as ``SEED``;
+the model re-wrapped in DDP after the classifiers changed size is the one every reference of
+the trainer sees (two real gloo processes)."""
 
 import json
 import os
@@ -40,6 +40,27 @@ def test_unseeded_runs_draw_their_own_base_seed_and_resume_with_it(tiny_data, tm
     resumed = MMTTrainer(_unseeded_cfg(tmp_path / "resumed")).mmt_hook
     resumed.load_state_dict(first.state_dict())  # as the checkpointer does on --resume
     assert resumed.seed == first.seed
+
+
+def _first_step_losses(cfg, rng_before_epoch):
+    """The losses of an MMT trainer's first step, from the same initial networks (a stand-in for
+    ``MMT.INIT_WEIGHTS``) but global RNGs in the state ``rng_before_epoch`` when the epoch starts."""
+    torch.manual_seed(0)
+    trainer = MMTTrainer(cfg)
+    torch.manual_seed(rng_before_epoch)
+    with EventStorage(0) as trainer.storage:
+        trainer.iter = trainer.epoch = 0
+        trainer.mmt_hook.before_epoch()
+        trainer.run_step()
+    return trainer.mmt_hook.seed, {k: v.item() for k, v in trainer.model.last_losses.items()}
+
+
+def test_an_unseeded_run_repeats_with_the_seed_it_logged(tiny_data, tmp_path):
+    """SEED -1 logs its drawn base; SEED <that base> repeats the run's draws (clustering, sampler,
+    augmentation in the main process), whatever the global RNGs held before."""
+    drawn, unseeded = _first_step_losses(_unseeded_cfg(tmp_path / "unseeded"), rng_before_epoch=1)
+    _, repeated = _first_step_losses(_unseeded_cfg(tmp_path / "repeated", SEED=drawn), rng_before_epoch=2)
+    assert repeated == unseeded
 
 
 def _train_two_steps(out_dir):

@@ -99,8 +99,7 @@ class MMTHook(HookBase):
 
     def before_epoch(self):
         epoch_seed = self.seed + self.trainer.epoch
-        if self.cfg.SEED >= 0:
-            seed_all_rng(epoch_seed)
+        seed_all_rng(epoch_seed)
         start = time.perf_counter()
         per_net = self.extract_features()
         features = sum(per_net) / len(per_net)
