@@ -1,5 +1,6 @@
 """Bad input fails fast with a message naming the problem."""
 
+import argparse
 import logging
 import os
 import shutil
@@ -14,7 +15,8 @@ from fastreid_mmt.clustering.pseudo_labels import compute_pseudo_labels
 from fastreid_mmt.data import CameraAwarePKSampler, TargetImages, load_target_set
 from fastreid_mmt.data.checks import DatasetError
 from fastreid_mmt.data.preflight import check_inputs
-from fastreid_mmt.engine.setup import build_cfg
+from fastreid_mmt.engine.setup import build_cfg, check_model_weights
+from fastreid_mmt.engine.trainer import check_mmt_config
 
 from .conftest import REPO, run_train_net, save_source_checkpoints, small_mmt_cfg
 
@@ -156,6 +158,45 @@ def test_nan_loss_names_the_term_and_iteration(tiny_data, tmp_path):
     with pytest.raises(FloatingPointError, match=r"iteration 2 \(epoch 0\): loss_soft_ce = nan\.") as err:
         trainer.train()
     assert "loss_ce" not in str(err.value).split("\n")[0].replace("loss_soft_ce", "")
+
+
+def test_model_weights_must_fit_the_configured_model(tmp_path):
+    """fast-reid's loader would skip every key that does not fit, with a warning it also prints
+    for a fitting checkpoint: a stage-I checkpoint under an MMT config would evaluate a random
+    network."""
+    cfg = small_mmt_cfg(OUTPUT_DIR=str(tmp_path / "out"))
+    evaluate = argparse.Namespace(eval_only=True, resume=False)
+    stage_one = save_source_checkpoints(cfg, tmp_path, seeds=(1,))[0]
+    with pytest.raises(ValueError, match=r"MODEL.WEIGHTS: .*seed1.* does not match the configured architecture "
+                                         r"\(.*an MMT checkpoint needs an MMT config.*\): missing: mean_net1\."):
+        check_model_weights(_with_weights(cfg, stage_one), evaluate)
+    with pytest.raises(FileNotFoundError, match="MODEL.WEIGHTS: checkpoint not found: .*nope.pth"):
+        check_model_weights(_with_weights(cfg, str(tmp_path / "nope.pth")), evaluate)
+    mmt = tmp_path / "mmt.pth"  # an MMT checkpoint whose classifiers have another size: it fits
+    torch.save({"model": build_model(small_mmt_cfg(MODEL__HEADS__NUM_CLASSES=20)).state_dict()}, mmt)
+    check_model_weights(_with_weights(cfg, str(mmt)), evaluate)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "last_checkpoint").write_text("model_0000.pth")  # --resume loads that one instead
+    check_model_weights(_with_weights(cfg, stage_one), argparse.Namespace(eval_only=False, resume=True))
+    with pytest.raises(ValueError, match="does not match"):  # ... but a fresh run trains from MODEL.WEIGHTS
+        check_model_weights(_with_weights(cfg, stage_one), argparse.Namespace(eval_only=False, resume=False))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(MMT__ITERS_PER_EPOCH=0), "MMT.ITERS_PER_EPOCH must be >= 1"),
+    (dict(TEST__EVAL_PERIOD=0), "TEST.EVAL_PERIOD must be >= 1"),
+    (dict(SOLVER__IMS_PER_BATCH=18), r"SOLVER.IMS_PER_BATCH \(18\) must be a multiple of DATALOADER.NUM_INSTANCE"),
+    (dict(TEST__PRECISE_BN__ENABLED=True), "TEST.PRECISE_BN.ENABLED is not supported"),
+])
+def test_mmt_settings_it_cannot_run_with_are_named(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        check_mmt_config(small_mmt_cfg(**overrides))
+
+
+def _with_weights(cfg, path):
+    cfg = cfg.clone()
+    cfg.MODEL.WEIGHTS = path
+    return cfg
 
 
 def test_gpu_clustering_or_amp_without_cuda_warns_and_falls_back():

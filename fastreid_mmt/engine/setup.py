@@ -9,6 +9,7 @@ import torch
 
 from fastreid.config import get_cfg
 from fastreid.engine import default_setup
+from fastreid.modeling import build_model
 from fastreid.modeling.backbones import build_backbone
 from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
@@ -21,11 +22,14 @@ from ..config import add_mmt_config
 from ..data import dataset_root
 from ..data.preflight import check_inputs_on_main, share_checked_images
 from ..modeling.meta_arch.mmt import TEST_NETS
-from ..modeling.weights_io import check_init_weight_paths
+from ..modeling.weights_io import check_init_weight_paths, check_state_matches, read_state_dict
 from .eval_sets import eval_set_names
 
 logger = logging.getLogger(__name__)
 
+# What to fix when MODEL.WEIGHTS does not fit the config.
+WEIGHTS_HINT = ("--config-file and its overrides must describe the checkpoint's model: an MMT checkpoint needs "
+                "an MMT config, a stage-I one its configs/Pretrain config, with the backbone it was trained with")
 # MMT.CLUSTER.DEVICE values: where the model lives, the CPU, or the (current) GPU.
 CLUSTER_DEVICES = ("auto", "cpu", "cuda")
 
@@ -108,11 +112,43 @@ def check_eval_weights(cfg, args):
     if not cfg.MODEL.WEIGHTS:
         raise ValueError("--eval-only needs MODEL.WEIGHTS: give the checkpoint to evaluate, e.g. "
                          "--eval-only MODEL.WEIGHTS logs/mmt/duke2market/model_final.pth")
-    if not os.path.isfile(cfg.MODEL.WEIGHTS):
-        raise FileNotFoundError(f"MODEL.WEIGHTS: checkpoint not found: {cfg.MODEL.WEIGHTS}")
     if not eval_set_names(cfg):
         raise ValueError("--eval-only has nothing to evaluate: DATASETS.TESTS is empty and MMT.TEST_FOLDER is not "
                          "set; give a labelled test set (e.g. MMT.TEST_FOLDER /path/with/query_and_gallery)")
+
+
+def _model_on_meta(cfg):
+    """The configured model built on the ``meta`` device: its keys and shapes, without memory,
+    compute or any weights loaded."""
+    meta = cfg.clone()
+    meta.defrost()
+    meta.MODEL.DEVICE = "meta"
+    meta.MODEL.BACKBONE.PRETRAIN = False
+    with torch.device("meta"):
+        return build_model(meta)
+
+
+def check_model_weights(cfg, args):
+    """``MODEL.WEIGHTS`` (evaluated, or trained from) must exist and fit the configured model.
+
+    fast-reid's loader skips what does not fit with a warning that it also prints for a fitting
+    checkpoint (a classifier's size follows the class count), so a stage-I checkpoint under an
+    MMT config, or another backbone's, would otherwise be evaluated or trained as a randomly
+    initialised network. Not checked when ``--resume`` finds a checkpoint in ``OUTPUT_DIR``:
+    fast-reid then loads that one.
+    """
+    path = cfg.MODEL.WEIGHTS
+    if not path or (args.resume and not args.eval_only and has_last_checkpoint(cfg)):
+        return
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MODEL.WEIGHTS: checkpoint not found: {path}")
+    state = read_state_dict(path, "MODEL.WEIGHTS")
+    check_state_matches(path, _model_on_meta(cfg), state, "MODEL.WEIGHTS", WEIGHTS_HINT)
+
+
+def has_last_checkpoint(cfg):
+    """True when ``OUTPUT_DIR`` holds a checkpoint that ``--resume`` continues from."""
+    return os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
 
 
 def resolve_device(cfg):
@@ -130,7 +166,7 @@ def check_init_weights(cfg, args):
     anything is written (their content is checked when they are loaded)."""
     if cfg.MODEL.META_ARCHITECTURE != "MMT" or args.eval_only or cfg.MODEL.WEIGHTS:
         return
-    if args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint")):
+    if args.resume and has_last_checkpoint(cfg):
         return
     check_init_weight_paths(list(cfg.MMT.INIT_WEIGHTS))
 
@@ -143,6 +179,7 @@ def setup(args):
     cfg = build_cfg(args.config_file, args.opts)
     cfg.freeze()
     check_eval_weights(cfg, args)
+    check_model_weights(cfg, args)
     check_init_weights(cfg, args)
     checked = check_inputs_on_main(cfg, dataset_root(), eval_only=args.eval_only)
     default_setup(cfg, args)

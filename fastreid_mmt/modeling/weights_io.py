@@ -31,7 +31,7 @@ def check_init_weight_paths(paths):
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"MMT.INIT_WEIGHTS: checkpoint not found: {', '.join(missing)} (run the source "
-                                f"pre-training first, see README 'Recipe')")
+                                f"pre-training first, see README 'Real data: the full recipe')")
 
 
 def read_state_dict(path, key="MMT.INIT_WEIGHTS"):
@@ -55,12 +55,19 @@ def load_network_state(path):
     return state
 
 
+def is_classifier_key(key):
+    """True for a classifier's weight: one network's (``heads.weight``) or one of MMT's
+    (``net1.heads.weight``, ...). Its shape follows the class count, which a checkpoint may
+    not share with the config."""
+    return key == CLASSIFIER_KEY or key.endswith("." + CLASSIFIER_KEY)
+
+
 def check_state_matches(path, net, state, key="MMT.INIT_WEIGHTS",
                         hint="MODEL.BACKBONE.NAME / DEPTH / HEADS must equal those of the pre-training"):
-    """Raise ValueError naming the keys of ``state`` that do not fit ``net`` (classifier and
-    the fixed pixel statistics excepted); ``key`` names the path's origin and ``hint`` the fix
-    in the message."""
-    expected = {k: v.shape for k, v in net.state_dict().items() if k != CLASSIFIER_KEY}
+    """Raise ValueError naming the keys of ``state`` that do not fit ``net`` (classifiers
+    excepted); ``key`` names the path's origin and ``hint`` the fix in the message."""
+    expected = {k: v.shape for k, v in net.state_dict().items() if not is_classifier_key(k)}
+    state = {k: v for k, v in state.items() if not is_classifier_key(k)}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k]))
