@@ -62,6 +62,35 @@ def test_export_refuses_the_averaged_network(tmp_path):
         export(small_mmt_cfg(), "x.pth", str(tmp_path), "mean")
 
 
+def test_export_writes_the_checkpoints_network_and_refuses_one_that_does_not_fit(tmp_path):
+    cfg = small_mmt_cfg(MMT__TEST_NET="mean")
+    model = build_model(cfg)
+    stage_one = save_source_checkpoints(cfg, tmp_path)
+    model.load_init_weights(stage_one)
+    model.reset_classifiers(torch.randn(7, 512))  # 7 pseudo identities, the config says 8
+    torch.save({"model": model.state_dict()}, tmp_path / "mmt.pth")
+    (tmp_path / "mmt.yaml").write_text(cfg.dump())
+    # MMT.TEST_NET mean is two networks: --output without --net exports mean_net1
+    export_main(["--config-file", str(tmp_path / "mmt.yaml"), "--weights", str(tmp_path / "mmt.pth"),
+                 "--output", str(tmp_path / "out")])
+    exported = torch.load(tmp_path / "out" / "model_final.pth")["model"]
+    expected = model.mean_net1.state_dict()
+    assert exported.keys() == expected.keys()
+    for key, value in expected.items():  # the classifier too: 7 rows, and NUM_CLASSES 7
+        torch.testing.assert_close(exported[key], value)
+    assert "NUM_CLASSES: 7" in (tmp_path / "out" / "config.yaml").read_text()
+
+    with pytest.raises(ValueError, match="--weights: .*seed1.* is not an MMT checkpoint"):
+        export(cfg, stage_one[0], str(tmp_path / "stage1"), "mean_net1")
+    osnet = small_mmt_cfg("build_osnet_backbone", "x0_25", 128)
+    with pytest.raises(ValueError, match="--weights: .*mmt.pth does not match the configured architecture"):
+        export(osnet, str(tmp_path / "mmt.pth"), str(tmp_path / "osnet"), "mean_net1")
+    assert not (tmp_path / "stage1").exists() and not (tmp_path / "osnet").exists()
+    with pytest.raises(SystemExit, match="export_model.py: error: --weights: checkpoint not found: .*nope.pth"):
+        export_main(["--config-file", str(tmp_path / "mmt.yaml"), "--weights", str(tmp_path / "nope.pth"),
+                     "--output", str(tmp_path / "nope")])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("net", ["mean_net1", "mean"])
 def test_onnx_features_equal_pytorch_on_real_images(tmp_path, tiny_data, net):

@@ -15,20 +15,17 @@ average of both mean nets' L2-normalised features); the batch axis is dynamic.
 
 import argparse
 import os
-
+import sys
 
 import torch
 
 import fastreid_mmt  # noqa: F401
-from fastreid.modeling import build_model
-from fastreid.utils.checkpoint import Checkpointer
-
 from fastreid_mmt.engine.setup import build_cfg
 from fastreid_mmt.modeling.feature_network import FeatureNetwork
-from fastreid_mmt.modeling.meta_arch.mmt import TEST_NETS
-from fastreid_mmt.modeling.weights_io import CLASSIFIER_KEY
+from fastreid_mmt.modeling.meta_arch.mmt import TEST_NETS, build_base_network
+from fastreid_mmt.modeling.weights_io import CLASSIFIER_KEY, check_state_matches, read_state_dict
 from fastreid_mmt.modeling.onnx_export import check_onnx_available, export_onnx
-from fastreid_mmt.retrieval.weights import load_feature_model
+from fastreid_mmt.retrieval.weights import ARCH_HINT, MMT_ARCH, is_mmt_state, load_feature_model
 
 # Nodes this plugin adds to fast-reid's config; plain fast-reid rejects unknown keys.
 PLUGIN_KEYS = ("MMT", "PRETRAIN", "SEED")
@@ -36,25 +33,38 @@ EXPORTABLE = ("mean_net1", "mean_net2")
 
 
 def export(cfg, weights, output, net_name):
-    """Write ``output/model_final.pth`` and ``output/config.yaml``. Returns their paths."""
+    """Write ``output/model_final.pth`` and ``output/config.yaml``: the network ``net_name`` of the
+    MMT checkpoint ``weights``, classifier included, as a plain fast-reid ``MMT.BASE_ARCH``.
+    Returns their paths.
+
+    Raises:
+        ValueError: ``net_name`` is not one network, ``cfg`` is no MMT config, or the checkpoint
+            is no MMT checkpoint or does not fit ``cfg`` (its keys named).
+        FileNotFoundError: ``weights`` does not exist.
+    """
     if net_name not in EXPORTABLE:
         raise ValueError(f"--net must be one of {EXPORTABLE} (one network per exported model), got {net_name!r}")
+    if cfg.MODEL.META_ARCHITECTURE != MMT_ARCH:
+        raise ValueError(f"--config-file: MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}; give the MMT "
+                         f"config the checkpoint was trained with")
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"--weights: checkpoint not found: {weights}")
-    model = build_model(cfg)
-    Checkpointer(model).load(weights)
-    net = getattr(model, net_name)
-    state = net.state_dict()
+    state = read_state_dict(weights, "--weights")
+    if not is_mmt_state(state):
+        raise ValueError(f"--weights: {weights} is not an MMT checkpoint (no '{net_name}.*' weights); a "
+                         f"single-network checkpoint is already a plain fast-reid one")
+    net_state = {k[len(net_name) + 1:]: v for k, v in state.items() if k.startswith(net_name + ".")}
+    check_state_matches(weights, build_base_network(cfg), net_state, "--weights", ARCH_HINT)
     plain = cfg.clone()
     plain.defrost()
     plain.MODEL.META_ARCHITECTURE = cfg.MMT.BASE_ARCH
-    plain.MODEL.HEADS.NUM_CLASSES = int(state[CLASSIFIER_KEY].shape[0])
+    plain.MODEL.HEADS.NUM_CLASSES = int(net_state[CLASSIFIER_KEY].shape[0])
     plain.MODEL.WEIGHTS = os.path.abspath(os.path.join(output, "model_final.pth"))
     plain.MODEL.BACKBONE.PRETRAIN = False
     for key in PLUGIN_KEYS:
         plain.pop(key, None)
     os.makedirs(output, exist_ok=True)
-    torch.save({"model": state}, plain.MODEL.WEIGHTS)
+    torch.save({"model": net_state}, plain.MODEL.WEIGHTS)
     cfg_path = os.path.join(output, "config.yaml")
     with open(cfg_path, "w") as f:
         f.write(plain.dump())
@@ -86,19 +96,24 @@ def main(argv=None):
     parser.add_argument("--output", default=None, help="folder for model_final.pth and config.yaml")
     parser.add_argument("--onnx", default=None, metavar="FILE", help="write the evaluated network as ONNX")
     parser.add_argument("--net", default=None,
-                        help="mean_net1 or mean_net2, or for --onnx also mean (default: MMT.TEST_NET)")
+                        help="mean_net1 or mean_net2, or for --onnx also mean (default: MMT.TEST_NET; for --output "
+                             "mean_net1 where that is mean)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args(argv)
     if not args.output and not args.onnx:
         parser.error("give --output (a plain fast-reid checkpoint) and/or --onnx FILE")
-    cfg = build_cfg(args.config_file, args.opts)
-    net_name = args.net or cfg.MMT.TEST_NET
-    if args.output:
-        for path in export(cfg, args.weights, args.output, net_name):
-            print("wrote", path)
-    if args.onnx:
-        print("wrote", export_onnx_file(cfg, args.weights, args.onnx, net_name))
+    try:
+        cfg = build_cfg(args.config_file, args.opts)
+        net_name = args.net or cfg.MMT.TEST_NET
+        if args.output:
+            one_net = args.net or (net_name if net_name in EXPORTABLE else EXPORTABLE[0])
+            for path in export(cfg, args.weights, args.output, one_net):
+                print("wrote", path)
+        if args.onnx:
+            print("wrote", export_onnx_file(cfg, args.weights, args.onnx, net_name))
+    except (ValueError, KeyError, OSError, ImportError) as err:  # bad input: one line naming it, no traceback
+        sys.exit(f"export_model.py: error: {err}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
