@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from sklearn.metrics import silhouette_score
 
 from fastreid_mmt.clustering.estimate_k import (candidate_counts, cluster_structure, estimate_num_clusters,
-                                                silhouette, smooth_over_neighbours)
+                                                silhouette, smallest_near_best, smooth_over_neighbours)
 from fastreid_mmt.clustering.pseudo_labels import PseudoLabels, compute_pseudo_labels
 from fastreid_mmt.engine.hooks import MMTHook
 
@@ -42,6 +42,13 @@ def test_sampled_anchors_estimate_the_full_silhouette_on_small_clusters():
     assert silhouette(x, y, anchors) == pytest.approx(full, abs=0.03)
     sampled_points = silhouette_score(x.numpy(), y.numpy(), metric="cosine", sample_size=400, random_state=0)
     assert sampled_points < full - 0.1
+
+
+def test_the_smallest_k_near_the_best_score_is_picked_whatever_its_sign():
+    assert smallest_near_best([10, 20, 40], [0.40, 0.50, 0.52], tolerance=0.95) == 20
+    # no K clusters the features (every silhouette negative): the best itself is always near enough
+    assert smallest_near_best([10, 20, 40], [-0.30, -0.104, -0.10], tolerance=0.95) == 20
+    assert smallest_near_best([10, 20, 40], [-0.30, -0.106, -0.10], tolerance=0.95) == 40
 
 
 def test_smoothing_averages_each_score_with_its_grid_neighbours():

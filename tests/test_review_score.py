@@ -160,3 +160,7 @@ def test_nothing_to_score_is_a_named_error():
         score_pool(pool, {})
     with pytest.raises(ValueError, match="has a candidate marked the same person"):
         score_pool(pool, {0: set(), 1: set()})
+    judged = {0: {pool.queries[0].candidates[0]}}
+    with pytest.raises(ValueError, match=f"--k {pool.topk + 1} exceeds the pool's --topk {pool.topk}"):
+        score_pool(pool, judged, k=pool.topk + 1)
+    assert score_pool(pool, judged, k=pool.topk, resamples=10)["k"] == pool.topk

@@ -104,10 +104,15 @@ def estimate_num_clusters(features, sizes=(2, 60), steps=16, sample=3000, tolera
         labels, _ = kmeans(features, k, seed=seed, num_iters=num_iters, backend=backend)
         _, labels = torch.unique(labels.to(features.device), return_inverse=True)
         scores[k] = _silhouette_from_distances(dist, labels, anchors, int(labels.max()) + 1)
-    smoothed = smooth_over_neighbours(list(scores.values()))
+    return smallest_near_best(list(scores), smooth_over_neighbours(list(scores.values())), tolerance), scores
+
+
+def smallest_near_best(counts, smoothed, tolerance):
+    """The smallest of ``counts`` whose ``smoothed`` score reaches ``tolerance`` x the best one;
+    for a negative best (no K clusters the features), within ``1 - tolerance`` of its size below it."""
     best = max(smoothed)
-    chosen = min(k for k, score in zip(scores, smoothed) if score >= tolerance * best)
-    return chosen, scores
+    threshold = best - (1.0 - tolerance) * abs(best)
+    return min(k for k, score in zip(counts, smoothed) if score >= threshold)
 
 
 def smooth_over_neighbours(values):

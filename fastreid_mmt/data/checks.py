@@ -66,7 +66,7 @@ def build_dataset(name, root, require_train=True):
     except (RuntimeError, FileNotFoundError) as err:  # a folder or list file is missing
         raise DatasetError(
             f"{name}: {err}. Place the data set under FASTREID_DATASETS={root!r} in its original "
-            f"layout (see README 'Data sets')") from err
+            f"layout (see README 'Real data: the full recipe')") from err
     except (AttributeError, AssertionError, ValueError) as err:  # an image name fast-reid cannot parse
         bad = _unparsable_files(root, dataset_dir)
         if bad:

@@ -171,6 +171,9 @@ def check_mmt_config(cfg):
     if cfg.SOLVER.IMS_PER_BATCH % comm.get_world_size():
         raise ValueError(f"SOLVER.IMS_PER_BATCH ({cfg.SOLVER.IMS_PER_BATCH}) must be divisible by the "
                          f"{comm.get_world_size()} processes")
+    if cfg.MMT.ITERS_PER_EPOCH < 1:
+        raise ValueError(f"MMT.ITERS_PER_EPOCH must be >= 1 (iterations between two clusterings), got "
+                         f"{cfg.MMT.ITERS_PER_EPOCH}")
     if cfg.TEST.EVAL_PERIOD <= 0:
         raise ValueError("TEST.EVAL_PERIOD must be >= 1 (epochs); fast-reid's EvalHook divides by it")
     check_ims_per_bn(cfg, cfg.MMT.IMS_PER_BN, "MMT.IMS_PER_BN")

@@ -137,10 +137,14 @@ def score_pool(pool, judged, extra=(), k=None, resamples=DEFAULT_RESAMPLES, seed
         dict: the report (see :func:`format_report`); JSON-serialisable.
 
     Raises:
-        ValueError: no judged query, none with a match, or bad settings.
+        ValueError: no judged query, none with a match, ``k`` above the pool's top-k, or bad
+            settings.
     """
     check_score_options(k, resamples, confidence)
     k = pool.topk if k is None else int(k)
+    if k > pool.topk:
+        raise ValueError(f"--k {k} exceeds the pool's --topk {pool.topk}: each model pooled only its first "
+                         f"{pool.topk} candidates, so precision@{k} would count the rest as misses")
     if not judged:
         raise ValueError("no query is judged yet: judge some on the review page (Next marks a query judged)")
     models = [*pool.models, *(model for model, _ in extra)]
