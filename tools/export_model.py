@@ -25,7 +25,7 @@ from fastreid_mmt.modeling.feature_network import FeatureNetwork
 from fastreid_mmt.modeling.meta_arch.mmt import TEST_NETS, build_base_network
 from fastreid_mmt.modeling.weights_io import CLASSIFIER_KEY, check_state_matches, read_state_dict
 from fastreid_mmt.modeling.onnx_export import check_onnx_available, export_onnx
-from fastreid_mmt.retrieval.weights import ARCH_HINT, MMT_ARCH, is_mmt_state, load_feature_model
+from fastreid_mmt.retrieval.weights import ARCH_HINT, MMT_ARCH, load_feature_model, prefixed_state
 
 # Nodes this plugin adds to fast-reid's config; plain fast-reid rejects unknown keys.
 PLUGIN_KEYS = ("MMT", "PRETRAIN", "SEED")
@@ -49,11 +49,10 @@ def export(cfg, weights, output, net_name):
                          f"config the checkpoint was trained with")
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"--weights: checkpoint not found: {weights}")
-    state = read_state_dict(weights, "--weights")
-    if not is_mmt_state(state):
+    net_state = prefixed_state(read_state_dict(weights, "--weights"), net_name)
+    if not net_state:
         raise ValueError(f"--weights: {weights} is not an MMT checkpoint (no '{net_name}.*' weights); a "
                          f"single-network checkpoint is already a plain fast-reid one")
-    net_state = {k[len(net_name) + 1:]: v for k, v in state.items() if k.startswith(net_name + ".")}
     check_state_matches(weights, build_base_network(cfg), net_state, "--weights", ARCH_HINT)
     plain = cfg.clone()
     plain.defrost()

@@ -32,9 +32,15 @@ def is_mmt_state(state):
     return any(k.split(".", 1)[0] in NET_NAMES for k in state)
 
 
+def prefixed_state(state, prefix):
+    """The keys of ``state`` under ``prefix.``, without it: one of MMT's networks, classifier
+    included (empty when the checkpoint has no such network)."""
+    return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+
+
 def network_state(state, prefix):
     """The keys of ``state`` under ``prefix.``, without it and without the classifier."""
-    sub = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+    sub = prefixed_state(state, prefix)
     sub.pop(CLASSIFIER_KEY, None)
     return sub
 
