@@ -79,6 +79,10 @@ def test_export_writes_the_checkpoints_network_and_refuses_one_that_does_not_fit
     for key, value in expected.items():  # the classifier too: 7 rows, and NUM_CLASSES 7
         torch.testing.assert_close(exported[key], value)
     assert "NUM_CLASSES: 7" in (tmp_path / "out" / "config.yaml").read_text()
+    # every weight comes from the checkpoint: the ImageNet file the training config names need not exist here
+    imagenet = small_mmt_cfg(MODEL__BACKBONE__PRETRAIN=True,
+                             MODEL__BACKBONE__PRETRAIN_PATH=str(tmp_path / "absent.pth"))
+    export(imagenet, str(tmp_path / "mmt.pth"), str(tmp_path / "out2"), "mean_net2")
 
     with pytest.raises(ValueError, match="--weights: .*seed1.* is not an MMT checkpoint"):
         export(cfg, stage_one[0], str(tmp_path / "stage1"), "mean_net1")

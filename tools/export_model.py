@@ -22,8 +22,8 @@ import torch
 import fastreid_mmt  # noqa: F401
 from fastreid_mmt.engine.setup import build_cfg
 from fastreid_mmt.modeling.feature_network import FeatureNetwork
-from fastreid_mmt.modeling.meta_arch.mmt import TEST_NETS, build_base_network
-from fastreid_mmt.modeling.weights_io import CLASSIFIER_KEY, check_state_matches, read_state_dict
+from fastreid_mmt.modeling.meta_arch.mmt import TEST_NETS
+from fastreid_mmt.modeling.weights_io import CLASSIFIER_KEY, check_state_matches, model_on_meta, read_state_dict
 from fastreid_mmt.modeling.onnx_export import check_onnx_available, export_onnx
 from fastreid_mmt.retrieval.weights import ARCH_HINT, MMT_ARCH, load_feature_model, prefixed_state
 
@@ -53,7 +53,7 @@ def export(cfg, weights, output, net_name):
     if not net_state:
         raise ValueError(f"--weights: {weights} is not an MMT checkpoint (no '{net_name}.*' weights); a "
                          f"single-network checkpoint is already a plain fast-reid one")
-    check_state_matches(weights, build_base_network(cfg), net_state, "--weights", ARCH_HINT)
+    check_state_matches(weights, getattr(model_on_meta(cfg), net_name), net_state, "--weights", ARCH_HINT)
     plain = cfg.clone()
     plain.defrost()
     plain.MODEL.META_ARCHITECTURE = cfg.MMT.BASE_ARCH

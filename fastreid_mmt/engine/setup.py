@@ -9,7 +9,6 @@ import torch
 
 from fastreid.config import get_cfg
 from fastreid.engine import default_setup
-from fastreid.modeling import build_model
 from fastreid.modeling.backbones import build_backbone
 from fastreid.utils import comm
 from fastreid.utils.env import seed_all_rng
@@ -22,7 +21,7 @@ from ..config import add_mmt_config
 from ..data import dataset_root
 from ..data.preflight import check_inputs_on_main, share_checked_images
 from ..modeling.meta_arch.mmt import TEST_NETS
-from ..modeling.weights_io import check_init_weight_paths, check_state_matches, read_state_dict
+from ..modeling.weights_io import check_init_weight_paths, check_state_matches, model_on_meta, read_state_dict
 from .eval_sets import eval_set_names
 
 logger = logging.getLogger(__name__)
@@ -117,17 +116,6 @@ def check_eval_weights(cfg, args):
                          "set; give a labelled test set (e.g. MMT.TEST_FOLDER /path/with/query_and_gallery)")
 
 
-def _model_on_meta(cfg):
-    """The configured model built on the ``meta`` device: its keys and shapes, without memory,
-    compute or any weights loaded."""
-    meta = cfg.clone()
-    meta.defrost()
-    meta.MODEL.DEVICE = "meta"
-    meta.MODEL.BACKBONE.PRETRAIN = False
-    with torch.device("meta"):
-        return build_model(meta)
-
-
 def check_model_weights(cfg, args):
     """``MODEL.WEIGHTS`` (evaluated, or trained from) must exist and fit the configured model.
 
@@ -143,7 +131,7 @@ def check_model_weights(cfg, args):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"MODEL.WEIGHTS: checkpoint not found: {path}")
     state = read_state_dict(path, "MODEL.WEIGHTS")
-    check_state_matches(path, _model_on_meta(cfg), state, "MODEL.WEIGHTS", WEIGHTS_HINT)
+    check_state_matches(path, model_on_meta(cfg), state, "MODEL.WEIGHTS", WEIGHTS_HINT)
 
 
 def has_last_checkpoint(cfg):

@@ -10,6 +10,8 @@ import os
 
 import torch
 
+from fastreid.modeling import build_model
+
 # The classifier's parameter in a fast-reid network (its shape follows the class count).
 CLASSIFIER_KEY = "heads.weight"
 # Mismatched keys named in an error before "(+N more)".
@@ -53,6 +55,17 @@ def load_network_state(path):
     state = read_state_dict(path)
     state.pop(CLASSIFIER_KEY, None)
     return state
+
+
+def model_on_meta(cfg):
+    """The model ``cfg`` describes, built on the ``meta`` device: the keys and shapes a checkpoint
+    is checked against, without memory, compute or any weights (ImageNet's included) loaded."""
+    meta = cfg.clone()
+    meta.defrost()
+    meta.MODEL.DEVICE = "meta"
+    meta.MODEL.BACKBONE.PRETRAIN = False
+    with torch.device("meta"):
+        return build_model(meta)
 
 
 def is_classifier_key(key):
